@@ -1,0 +1,80 @@
+"""HostDevice: this machine, one fresh process per run."""
+
+from __future__ import annotations
+
+import os
+import platform
+import signal
+import subprocess
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mobiledl import engines
+from pytest_mobiledl.devices import Completed
+from pytest_mobiledl.errors import RunnerError
+
+if TYPE_CHECKING:
+    from pytest_mobiledl.matrix import Case
+
+
+class HostDevice:
+    serial = "host"
+
+    def info(self) -> Mapping[str, Any]:
+        return _host_info()
+
+    def unsupported(self, case: Case) -> str | None:
+        return _unsupported(case.lib, case.backend)
+
+    def deploy(self, local: Path) -> str:
+        return str(local)
+
+    def run(self, argv: Sequence[str], timeout: float) -> Completed:
+        # A session of its own, so a timeout kills the runner and anything it started.
+        proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+        try:
+            stdout, stderr = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            _, stderr = proc.communicate()
+            raise RunnerError(f"runner timed out after {timeout:g} s (--runner-timeout)", stderr[-2000:]) from None
+        return Completed(proc.returncode, stdout, stderr)
+
+    def cleanup(self) -> None:
+        pass
+
+
+@cache
+def _unsupported(lib: str, backend: str) -> str | None:
+    engine = engines.get(lib)
+    if not engines.installed(engine):
+        return f"{lib} is not installed on the host: pip install 'pytest-mobiledl[{engine.EXTRA}]'"
+    if backend not in engine.HOST_BACKENDS:
+        return f"{lib} on host has no {backend} backend (it has: {', '.join(engine.HOST_BACKENDS)}); run it on a phone"
+    return None
+
+
+@cache
+def _host_info() -> Mapping[str, Any]:
+    return {
+        "serial": "host",
+        "kind": "host",
+        "model": platform.node(),
+        "system": f"{platform.system()} {platform.release()}",
+        "abi": platform.machine(),
+        "cpu": _cpu_model(),
+        "cores": os.cpu_count(),
+    }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"

@@ -1,0 +1,75 @@
+"""Engines: one module per library, holding everything the plugin knows about it.
+
+A module is an ``Engine`` (structural typing): its constants say what it supports, ``convert``
+turns a source model into its format (run in a conversion process), ``open_session`` loads an artifact
+for the host runner (run in the runner process). Library imports stay inside those functions, so
+importing an engine module is free and collection never pays for tensorflow or torch.
+
+Adding a library is one module here plus one line in ``LIBS``.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pytest_mobiledl.tensors import TensorSpec
+    from pytest_mobiledl.zoo import ModelSpec
+
+#: Library id -> engine module. Ids follow the conventions in docs/design.md.
+LIBS: dict[str, str] = {
+    "onnxruntime": "pytest_mobiledl.engines.onnxruntime",
+    "tflite": "pytest_mobiledl.engines.tflite",
+}
+
+
+class Session(Protocol):
+    """A loaded model, ready to run: what the host runner times."""
+
+    def inputs(self) -> Sequence[TensorSpec]: ...
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]: ...
+
+
+class Engine(Protocol):
+    LIB: str
+    #: Module whose presence means the runtime is installed, and the distribution naming its version.
+    MODULE: str
+    DIST: str
+    #: The pip extra of pytest-mobiledl that installs it.
+    EXTRA: str
+    #: Artifact file suffix.
+    SUFFIX: str
+    HOST_BACKENDS: tuple[str, ...]
+    PRECISIONS: tuple[str, ...]
+    #: Distributions whose versions key the artifact cache (a new converter means a new artifact).
+    CONVERTERS: tuple[str, ...]
+
+    def convert(self, model: ModelSpec, precision: str, out: Path) -> None: ...
+
+    def open_session(self, path: str, threads: int, backend: str, precision: str) -> Session: ...
+
+    def engine_options(self, backend: str, precision: str) -> dict[str, Any]: ...
+
+
+def get(lib: str) -> Engine:
+    module: Any = importlib.import_module(LIBS[lib])
+    return module  # type: ignore[no-any-return]
+
+
+def installed(engine: Engine) -> bool:
+    return importlib.util.find_spec(engine.MODULE) is not None
+
+
+def version(dist: str) -> str:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return "not-installed"

@@ -1,0 +1,50 @@
+"""The benchmark matrix: every device × lib × model × backend × precision × threads is one Case.
+
+Cases a library or device cannot run are kept with the reason, so the plugin can skip them
+visibly instead of dropping them. Ids read left to right, device first, and never hold the
+library version, so ``--benchmark-compare`` matches an item across library versions.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from functools import cache
+from typing import TYPE_CHECKING
+
+from pytest_mobiledl import engines
+from pytest_mobiledl.options import Selection
+
+if TYPE_CHECKING:
+    from pytest_mobiledl.devices import Device
+
+
+@dataclass(frozen=True, order=True)
+class Case:
+    device: str
+    lib: str
+    model: str
+    backend: str
+    precision: str
+    threads: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.device}-{self.lib}-{self.model}-{self.backend}-{self.precision}-t{self.threads}"
+
+
+def expand(selection: Selection, devices: Mapping[str, Device]) -> Iterator[tuple[Case, str | None]]:
+    """Every selected case with the reason it cannot run, or None."""
+    dims = (devices, selection.libs, selection.models, selection.backends, selection.precisions, selection.threads)
+    for device, lib, model, backend, precision, threads in itertools.product(*dims):
+        case = Case(device, lib, model, backend, precision, threads)
+        yield case, _lib_reason(lib, precision) or devices[device].unsupported(case)
+
+
+@cache
+def _lib_reason(lib: str, precision: str) -> str | None:
+    engine = engines.get(lib)
+    if precision not in engine.PRECISIONS:
+        return f"{lib} has no {precision} conversion route (it has: {', '.join(engine.PRECISIONS)})"
+    return None

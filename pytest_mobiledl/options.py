@@ -1,0 +1,157 @@
+"""The plugin's options: declared once, settable on the command line or in ``[tool.pytest.ini_options]``.
+
+Every value is parsed and checked when pytest configures; a bad one is a ``pytest.UsageError``
+that names the option, the value and what would be valid.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mobiledl.record import BACKENDS, PRECISIONS
+
+ALL = "all"
+
+
+@dataclass(frozen=True)
+class Selection:
+    """What the user asked for, validated."""
+
+    devices: tuple[str, ...]  # ("all",) until devices are discovered
+    libs: tuple[str, ...]
+    models: tuple[str, ...]
+    backends: tuple[str, ...]
+    precisions: tuple[str, ...]
+    threads: tuple[int, ...]
+    warmup: int
+    iterations: int
+    min_time: float
+    runner_timeout: float
+    model_cache: Path
+    rebuild: bool
+    delay_ms: float
+
+
+@dataclass(frozen=True)
+class Option:
+    name: str  # dest, and the ini key with a ``mobiledl_`` prefix
+    default: str
+    help: str
+    parse: Callable[[str], Any]
+    flag: str = ""  # default: --name-with-dashes
+    switch: bool = False  # a flag without a value
+
+    @property
+    def cli(self) -> str:
+        return self.flag or "--" + self.name.replace("_", "-")
+
+
+def _choices(valid: Callable[[], list[str]]) -> Callable[[str], tuple[str, ...]]:
+    def parse(value: str) -> tuple[str, ...]:
+        items = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+        known = valid()
+        if items == (ALL,):
+            return tuple(known)
+        unknown = [v for v in items if v not in known]
+        if unknown or not items:
+            raise ValueError(f"{', '.join(unknown) or 'nothing'} is not valid; choose from {ALL}, {', '.join(known)}")
+        return items
+
+    return parse
+
+
+def _number(kind: type, low: float, strict: bool = False) -> Callable[[str], Any]:
+    def parse(value: str) -> Any:
+        try:
+            number = kind(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if number < low or (strict and number == low):
+            raise ValueError(f"{value} must be {'>' if strict else '≥'} {low:g}")
+        return number
+
+    return parse
+
+
+def _threads(value: str) -> tuple[int, ...]:
+    parse = _number(int, 1)
+    threads = tuple(dict.fromkeys(parse(v.strip()) for v in value.split(",") if v.strip()))
+    if not threads:
+        raise ValueError("give one or more thread counts, e.g. 1,2,4")
+    return threads
+
+
+def _devices(value: str) -> tuple[str, ...]:
+    serials = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
+    if not serials or (ALL in serials and len(serials) > 1):
+        raise ValueError(f"give {ALL}, host, or a comma list of adb serials")
+    return serials
+
+
+def _lib_ids() -> list[str]:
+    from pytest_mobiledl.engines import LIBS
+
+    return list(LIBS)
+
+
+def _model_ids() -> list[str]:
+    from pytest_mobiledl.zoo import names
+
+    return names()
+
+
+def _default_cache() -> str:
+    from platformdirs import user_cache_dir
+
+    return str(Path(user_cache_dir("pytest-mobiledl")) / "models")
+
+
+OPTIONS = (
+    Option("devices", "host", "where to run: all (host + every adb device), host, or adb serials", _devices),
+    Option("libs", ALL, "libraries, comma separated, or all", _choices(_lib_ids)),
+    Option("models", "mobilenet_v2", "zoo models, comma separated, or all", _choices(_model_ids)),
+    Option("backends", "cpu", "backends: all or some of " + ", ".join(BACKENDS), _choices(lambda: list(BACKENDS))),
+    Option("precisions", "fp32", "precisions: all or some of " + ", ".join(PRECISIONS),
+           _choices(lambda: list(PRECISIONS))),
+    Option("threads", "1", "thread counts, comma separated", _threads),
+    Option("warmup", "10", "untimed runs before timing", _number(int, 0)),
+    Option("iterations", "50", "timed runs (at least)", _number(int, 1)),
+    Option("min_time", "0", "seconds: keep timing until both --iterations and this are reached", _number(float, 0)),
+    Option("runner_timeout", "600", "seconds before one item's runner is killed", _number(float, 0, strict=True)),
+    Option("model_cache", "", "where converted models are cached (default: the user cache dir)", str),
+    Option("rebuild", "false", "convert models again even when cached", lambda v: v.lower() in ("1", "true", "yes"),
+           flag="--mobiledl-rebuild", switch=True),
+    Option("delay_ms", "0", "test only: milliseconds added to every timed run", _number(float, 0),
+           flag="--mobiledl-delay-ms"),
+)
+
+
+def add(parser: pytest.Parser) -> None:
+    group = parser.getgroup("mobiledl", "mobile deep-learning benchmarks (pytest-mobiledl)")
+    for option in OPTIONS:
+        if option.switch:
+            group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=option.help)
+        else:
+            group.addoption(option.cli, dest=option.name, metavar=option.name.upper(),
+                            help=f"{option.help} (default: {option.default or 'see help'})")
+        parser.addini(f"mobiledl_{option.name}", option.help, default=option.default)
+
+
+def resolve(config: pytest.Config) -> Selection:
+    values: dict[str, Any] = {}
+    for option in OPTIONS:
+        raw = config.getoption(option.name)
+        source = option.cli
+        if raw is None:
+            raw, source = config.getini(f"mobiledl_{option.name}"), f"ini option mobiledl_{option.name}"
+        try:
+            values[option.name] = option.parse(str(raw))
+        except ValueError as exc:
+            raise pytest.UsageError(f"pytest-mobiledl: {source}={raw}: {exc}") from None
+    values["model_cache"] = Path(values["model_cache"] or _default_cache()).expanduser()
+    return Selection(**values)

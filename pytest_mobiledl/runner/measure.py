@@ -1,0 +1,92 @@
+"""What the runner does with one model: load, prepare, warm up, time, and describe it as a record."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pytest_mobiledl import engines
+from pytest_mobiledl.errors import MobiledlError
+from pytest_mobiledl.record import RunRecord
+from pytest_mobiledl.tensors import digest, random_inputs
+
+T = TypeVar("T")
+
+
+def measure(args: argparse.Namespace) -> RunRecord:
+    if args.lib not in engines.LIBS:
+        raise MobiledlError(f"unknown library {args.lib!r} (known: {', '.join(engines.LIBS)})")
+    engine = engines.get(args.lib)
+    path = Path(args.model)
+    load_avg = os.getloadavg()[0]
+
+    # load = reading the artifact (I/O); init = the library building its interpreter from it.
+    content, load_ms = _timed(lambda: _read(path))
+    session, init_ms = _timed(lambda: engine.open_session(str(path), args.threads, args.backend, args.precision))
+    try:
+        feeds = random_inputs(session.inputs(), args.seed)
+    except ValueError as exc:
+        raise MobiledlError(str(exc)) from None
+    outputs, first_ms = _timed(lambda: session.run(feeds))
+    _check_finite(outputs)
+
+    delay_s = args.delay_ms / 1000
+    for _ in range(args.warmup):
+        session.run(feeds)
+    samples: list[float] = []
+    started = time.perf_counter()
+    while len(samples) < args.iterations or time.perf_counter() - started < args.min_time:
+        t0 = time.perf_counter_ns()
+        outputs = session.run(feeds)
+        if delay_s:
+            time.sleep(delay_s)
+        samples.append((time.perf_counter_ns() - t0) / 1e6)
+    _check_finite(outputs)
+
+    return RunRecord(
+        lib=args.lib,
+        lib_version=engines.version(engine.DIST),
+        model=args.model_id,
+        artifact_sha256=hashlib.sha256(content).hexdigest(),
+        backend=args.backend,
+        precision=args.precision,
+        threads=args.threads,
+        warmup=args.warmup,
+        iterations=args.iterations,
+        count=len(samples),
+        samples_ms=tuple(samples),
+        load_ms=load_ms,
+        init_ms=init_ms,
+        first_inference_ms=first_ms,
+        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+        load_avg_1m=load_avg,
+        output_sha256=digest(outputs),
+        engine_options=engine.engine_options(args.backend, args.precision),
+        flags=("injected_delay",) if delay_s else (),
+    )
+
+
+def _timed(action: Callable[[], T]) -> tuple[T, float]:
+    t0 = time.perf_counter_ns()
+    result = action()
+    return result, (time.perf_counter_ns() - t0) / 1e6
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise MobiledlError(f"cannot read model {path}: {exc.strerror}") from None
+
+
+def _check_finite(outputs: Any) -> None:
+    import numpy as np
+
+    if not all(np.isfinite(np.asarray(o, dtype=np.float64)).all() for o in outputs):
+        raise MobiledlError("the model's output holds NaN or Inf: not a valid run")

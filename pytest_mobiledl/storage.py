@@ -1,0 +1,69 @@
+"""Bridge to pytest-benchmark storage. Every private access to pytest-benchmark lives here.
+
+pytest-benchmark has no public API for samples measured elsewhere (on a phone), and disables
+its fixture whenever xdist is active. Its session object still saves, loads, compares and
+fails on regressions for whatever is in ``session.benchmarks``. So, on the controller only, each
+item's on-device samples become one pytest-benchmark ``Metadata`` in that list; saving,
+``--benchmark-compare(-fail)``, ``--benchmark-json`` and ``pytest-benchmark compare`` then work
+unchanged, with or without xdist. The alternative — writing its JSON format ourselves — would
+still leave compare-fail to reimplement. Its version is pinned exactly in pyproject.toml, and
+tests/test_storage.py fails loudly when these internals change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from pytest_mobiledl.record import RunRecord
+
+
+@dataclass
+class _Origin:
+    """Stands in for the BenchmarkFixture that pytest-benchmark's Metadata reads its names from."""
+
+    name: str
+    fullname: str
+    group: str
+    param: str
+    params: dict[str, Any]
+    extra_info: dict[str, Any]
+    cprofile_stats: None = None
+    has_error: bool = False
+    skipped: bool = False
+    options: dict[str, Any] = field(default_factory=dict)
+
+
+def session(config: pytest.Config) -> Any | None:
+    """pytest-benchmark's session, or None when it is not loaded (``-p no:benchmark``)."""
+    return getattr(config, "_benchmarksession", None)
+
+
+def add(config: pytest.Config, nodeid: str, record: RunRecord) -> bool:
+    """Make one item's on-device samples a pytest-benchmark result. False if it cannot hold it."""
+    bs = session(config)
+    if bs is None or record.samples_ms is None:
+        return False
+    from pytest_benchmark.stats import Metadata
+
+    name = nodeid.rpartition("::")[2]
+    extra = record.to_dict()
+    del extra["samples_ms"]  # they are the stats themselves
+    origin = _Origin(
+        name=name,
+        fullname=nodeid,
+        group=f"{record.model} on {record.device.get('serial', '?')}",
+        param=name.partition("[")[2].rstrip("]"),
+        params={"device": record.device.get("serial"), "lib": record.lib, "model": record.model,
+                "backend": record.backend, "precision": record.precision, "threads": record.threads},
+        extra_info=extra,
+    )
+    options = {"timer": "on-device", "warmup": record.warmup, "min_rounds": record.iterations,
+               "min_time": 0, "max_time": 0, "disable_gc": False}
+    metadata = Metadata(origin, iterations=1, options=options)
+    for sample_ms in record.samples_ms:
+        metadata.update(sample_ms / 1000)  # pytest-benchmark works in seconds
+    bs.benchmarks.append(metadata)
+    return True

@@ -1,0 +1,131 @@
+"""The model zoo: source models defined in code, converted to each library's format, cached.
+
+Every model is one file in ``models/`` (installed as ``pytest_mobiledl.models``) defining
+``MODEL = ModelSpec(...)`` in PyTorch, with random seeded weights: latency depends on the
+architecture, not on trained values, and nothing is ever downloaded. PyTorch is the one source
+because every library here has a recommended route from it (see each engine's ``convert``).
+
+Conversions run in a child process (``python -m pytest_mobiledl.zoo convert …``): converters
+import torch and friends, which the pytest process never pays for. Artifacts are cached under a
+key of the model's source, the engine's code and the converter versions; writes are atomic and
+locked, so a killed conversion leaves nothing a later run trusts and two workers never convert
+the same artifact twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+import os
+import pkgutil
+import subprocess
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mobiledl import engines
+from pytest_mobiledl.errors import ConversionError
+from pytest_mobiledl.tensors import TensorSpec, random_inputs
+
+if TYPE_CHECKING:
+    import torch
+
+MODELS_PACKAGE = "pytest_mobiledl.models"
+CONVERT_TIMEOUT_S = 1800
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    domain: str
+    inputs: tuple[TensorSpec, ...]
+    build: Callable[[], torch.nn.Module]
+    seed: int = 0
+
+    def instantiate(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+        """The module with its seeded weights, in eval mode, and its seeded example inputs."""
+        import torch
+
+        torch.manual_seed(self.seed)
+        module = self.build().eval()
+        feeds = random_inputs(self.inputs, self.seed)
+        return module, tuple(torch.from_numpy(feeds[t.name]) for t in self.inputs)
+
+
+@dataclass(frozen=True)
+class Artifact:
+    model: str
+    lib: str
+    precision: str
+    path: Path
+
+
+def names() -> list[str]:
+    """Model ids, read from file names: listing models imports none of them."""
+    package = importlib.import_module(MODELS_PACKAGE)
+    return sorted(m.name for m in pkgutil.iter_modules(package.__path__) if not m.name.startswith("_"))
+
+
+def load(name: str) -> ModelSpec:
+    spec: ModelSpec = importlib.import_module(f"{MODELS_PACKAGE}.{name}").MODEL
+    return spec
+
+
+def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: bool = False) -> Artifact:
+    engine = engines.get(lib)
+    path = cache_dir / model / f"{lib}-{precision}-{_cache_key(model, engine, precision)}{engine.SUFFIX}"
+    if path.exists() and not rebuild:
+        return Artifact(model, lib, precision, path)
+    from filelock import FileLock
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(f"{path}.lock"):
+        if not path.exists() or rebuild:  # another process may have built it while we waited
+            _convert(model, lib, precision, path)
+    return Artifact(model, lib, precision, path)
+
+
+def _convert(model: str, lib: str, precision: str, path: Path) -> None:
+    partial = path.with_name(f"{path.name}.{os.getpid()}.part")
+    argv = [sys.executable, "-m", "pytest_mobiledl.zoo", "convert", model, lib, precision, str(partial)]
+    try:
+        done = subprocess.run(argv, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S)
+    except subprocess.TimeoutExpired:
+        raise ConversionError(f"{lib} conversion of {model} ({precision}) exceeded {CONVERT_TIMEOUT_S} s") from None
+    if done.returncode != 0 or not partial.exists():
+        partial.unlink(missing_ok=True)
+        lines = [line for line in done.stderr.splitlines() if line.strip()]
+        cause = lines[-1] if lines else f"exit status {done.returncode}"
+        raise ConversionError(f"{lib} cannot convert {model} ({precision}): {cause}")
+    os.replace(partial, path)  # atomic: a reader sees no file or the whole file
+
+
+def _cache_key(model: str, engine: Any, precision: str) -> str:
+    h = hashlib.sha256(precision.encode())
+    for module in (f"{MODELS_PACKAGE}.{model}", engine.__name__):
+        origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
+        h.update(Path(origin).read_bytes())  # type: ignore[arg-type]
+    for dist in engine.CONVERTERS:
+        h.update(f"{dist}={engines.version(dist)}".encode())
+    return h.hexdigest()[:16]
+
+
+def main(argv: list[str]) -> int:
+    """``convert MODEL LIB PRECISION OUT``: the child-process side of ``artifact``."""
+    if len(argv) != 5 or argv[0] != "convert":
+        print("usage: python -m pytest_mobiledl.zoo convert MODEL LIB PRECISION OUT", file=sys.stderr)
+        return 2
+    _, model, lib, precision, out = argv
+    try:
+        engines.get(lib).convert(load(model), precision, Path(out))
+    except Exception as exc:  # the converter's own words are the finding
+        print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
