@@ -1,0 +1,164 @@
+"""ncnn ``benchncnn``: positional arguments, then ``param=`` and ``shape=`` for one user model.
+
+``benchncnn [loop] [threads] [powersave] [gpu_device] [cooling_down] param=X.param shape=[w,h,c]``
+(``param=``/``shape=`` exist since release 20230816). Without ``param=`` it benchmarks its
+built-in list, reading each ``<name>.param`` from the working directory: useless for one
+converted model, so this spec always passes ``param=`` with the absolute path. Only the
+``.param`` is read; weights are zero-filled (timing does not depend on them).
+
+Everything goes to stderr: the settings echoed as ``key = value`` lines, Vulkan device lines
+when a GPU is used, then one ``<param path>  min = X  max = Y  avg = Z`` line (ms, 2 decimals).
+"""
+
+from __future__ import annotations
+
+import re
+
+from pytest_mobiledl.native import scan
+from pytest_mobiledl.native.spec import Command, RunPlan, RunRequest, ToolError, ToolOutput, ToolSpec
+
+LIB = "ncnn"
+
+#: benchncnn's own warm-up loop (10 on a Vulkan GPU, 8 on CPU); it has no switch for it.
+WARMUP = {"cpu": 8, "gpu": 10}
+
+#: 0 = all cores: the other tools do not pin threads either, so neither does this spec.
+POWERSAVE = 0
+
+_RESULT = r"^\s*(\S+)\s+min =\s*(\S+)\s+max =\s*(\S+)\s+avg =\s*(\S+)\s*$"
+
+
+def build_plan(request: RunRequest) -> RunPlan:
+    if not request.model.endswith(".param"):
+        raise ValueError(f"ncnn runs a .param file, got {request.model!r}")
+    argv = (
+        request.binary,
+        str(request.iterations),
+        str(request.threads),
+        str(POWERSAVE),
+        "0" if request.backend == "gpu" else "-1",
+        "0",  # no 10 s cooling-down sleep: the plugin schedules rest between items itself
+        f"param={request.model}",
+        f"shape={shape_arg(request)}",
+    )
+    return RunPlan(stage=(), steps=(Command(argv, (("LD_LIBRARY_PATH", request.lib_dir),)),))
+
+
+def shape_arg(request: RunRequest) -> str:
+    """ncnn wants each input as ``[w,h,c]`` (batch dropped), whatever the model's layout."""
+    if not request.input_shapes:
+        raise ValueError("ncnn needs input_shapes: benchncnn cannot read them from the .param")
+    dims = []
+    for shape in request.input_shapes:
+        if len(shape) == 4 and shape[0] != 1:
+            raise ValueError(f"benchncnn runs batch 1 only, got shape {shape}")
+        body = shape[1:] if len(shape) == 4 else shape
+        if len(body) == 3 and request.layout == "NCHW":
+            c, h, w = body
+            body = (w, h, c)
+        elif len(body) == 3:
+            h, w, c = body
+            body = (w, h, c)
+        else:
+            body = tuple(reversed(body))
+        dims.append("[" + ",".join(map(str, body)) + "]")
+    return ",".join(dims)
+
+
+def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> ToolOutput:
+    text = scan.combined(stdout, stderr)
+    scan.check_runner(LIB, text)
+    scan.fail_on(
+        LIB,
+        text,
+        (
+            (r"^fopen .* failed|^_wfopen .* failed", "missing_model", "the .param could not be opened"),
+            (r"layer \S+ not exists or registered", "unsupported_op", "a layer type is not in this build"),
+            (
+                r"param is too old|invalid layer_count|parse \w+ failed|network graph not ready",
+                "init_failed",
+                "the .param could not be loaded",
+            ),
+            (
+                r"input \d+ tensors while model has \d+ inputs|input tensor shape empty|unsupported input shape",
+                "bad_input",
+                "the shapes given do not fit the model",
+            ),
+            (r"unrecognized arg", "bad_flags", "this benchncnn build is older than 20230816 (no param=)"),
+            (
+                r"no vulkan device|vkCreateInstance failed|load vulkan driver failed|vkCreateDevice failed",
+                "delegate_failed",
+                "Vulkan could not be set up",
+            ),
+        ),
+    )
+    scan.check_exit(LIB, returncode, text)
+    _check_settings(text, request)
+    rows = [m for m in re.finditer(_RESULT, text, re.MULTILINE) if m.group(1) == request.model]
+    if len(rows) != 1:
+        raise ToolError(
+            LIB, "missing_lines", f"{len(rows)} result lines for {request.model} (expected 1)", scan.tail(text)
+        )
+    low, high, mean = (scan.number(LIB, v, "latency", text) for v in rows[0].groups()[1:])
+    flags = ["min_max_avg_only"]
+    if request.warmup != WARMUP[request.backend]:
+        flags.append("warmup_fixed")
+    if request.min_time_s > 0:
+        flags.append("min_time_ignored")
+    return ToolOutput(
+        lib=LIB,
+        samples_ms=None,
+        summary_ms={"min": low, "max": high, "mean": mean},
+        count=int(scan.search(LIB, r"^loop_count = (\d+)", text, "'loop_count ='").group(1)),
+        flags=tuple(flags),
+        raw_tail=scan.tail(text),
+    )
+
+
+def _check_settings(text: str, request: RunRequest) -> None:
+    """The echo proves which settings ran; a GPU run must also show its Vulkan device."""
+    threads = int(scan.search(LIB, r"^num_threads = (\d+)", text, "'num_threads ='").group(1))
+    gpu = int(scan.search(LIB, r"^gpu_device = (-?\d+)", text, "'gpu_device ='").group(1))
+    if threads != request.threads:
+        raise ToolError(LIB, "bad_flags", f"asked {request.threads} threads, benchncnn used {threads}", scan.tail(text))
+    if (gpu >= 0) != (request.backend == "gpu"):
+        raise ToolError(
+            LIB, "bad_flags", f"gpu_device = {gpu} does not match backend {request.backend}", scan.tail(text)
+        )
+    if request.backend == "gpu" and scan.optional(r"^\[\d+ .+?\]\s+queueC=", text) is None:
+        raise ToolError(
+            LIB,
+            "delegate_fallback",
+            "gpu_device = 0 but no Vulkan device line: a benchncnn built without NCNN_VULKAN runs on the CPU",
+            scan.tail(text),
+        )
+
+
+SPEC = ToolSpec(
+    lib=LIB,
+    binary="benchncnn",
+    files=("ncnn/benchncnn",),
+    optional_files=(),
+    backends={"cpu": ("fp16", "int8"), "gpu": ("fp16", "int8")},
+    unsupported={
+        "nnapi": "ncnn runs on the CPU or a Vulkan GPU only",
+        "dsp": "ncnn runs on the CPU or a Vulkan GPU only",
+        "npu": "ncnn runs on the CPU or a Vulkan GPU only",
+    },
+    precision_notes={
+        "fp32": "benchncnn hard-codes fp16 storage and arithmetic (opt.use_fp16_*=true); fp32 needs another runner",
+    },
+    reports=("count", "min", "max", "mean"),
+    lacks=(
+        "per-run samples",
+        "std/percentiles",
+        "init time",
+        "first inference",
+        "memory",
+        "library version",
+        "a warm-up switch (8 CPU / 10 GPU runs)",
+        "a minimum-time switch",
+    ),
+    build_plan=build_plan,
+    parse_output=parse,
+)

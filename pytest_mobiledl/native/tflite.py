@@ -1,0 +1,222 @@
+"""TFLite / LiteRT ``benchmark_model``: gflags-style ``--name=value`` flags, latencies in µs.
+
+Output shape (each line may carry an ``INFO: `` prefix in newer builds): a parameter echo,
+``Initialized session in X ms.``, one ``count=… first=… curr=… min=… max=… avg=… std=…`` line
+for the warm-up phase and one for the timed phase (µs; newer builds add ``p5= median= p95=``),
+``Inference timings in us: Init: A, First inference: B, Warmup (avg): C, Inference (avg): D``
+and, with ``--report_peak_memory_footprint``, a peak memory line in MB.
+"""
+
+from __future__ import annotations
+
+import re
+
+from pytest_mobiledl.native import scan
+from pytest_mobiledl.native.spec import Command, RunPlan, RunRequest, ToolError, ToolOutput, ToolSpec
+
+LIB = "tflite"
+
+#: The delegate names benchmark_model prints in "Explicitly applied <name> delegate".
+_DELEGATE = {"gpu": "GPU", "nnapi": "NNAPI", "dsp": "Hexagon"}
+
+_PREFIX = r"^(?:(?:INFO|WARN|WARNING|ERROR|VERBOSE): )?"
+_STAT = re.compile(_PREFIX + r"count=(\d+)(.*)$", re.MULTILINE)
+_TIMINGS = re.compile(
+    _PREFIX + r"Inference timings in us: Init: ([^,]+), First inference: ([^,]+), "
+    r"Warmup \(avg\): ([^,]+), Inference \(avg\): (\S+)\s*$",
+    re.MULTILINE,
+)
+
+
+def build_plan(request: RunRequest) -> RunPlan:
+    argv = [
+        request.binary,
+        f"--graph={request.model}",
+        f"--num_threads={request.threads}",
+        f"--warmup_runs={request.warmup}",
+        # The default 0.5 s warm-up floor would silently add warm-up runs; the request decides.
+        "--warmup_min_secs=0",
+        f"--num_runs={request.iterations}",
+        f"--min_secs={request.min_time_s:g}",
+        "--report_peak_memory_footprint=true",
+        *_backend_flags(request),
+    ]
+    env = (("LD_LIBRARY_PATH", request.lib_dir),)
+    return RunPlan(stage=(), steps=(Command(tuple(argv), env),))
+
+
+def _backend_flags(request: RunRequest) -> list[str]:
+    backend, precision = request.backend, request.precision
+    if backend == "cpu":
+        return ["--use_xnnpack=true", *(["--xnnpack_force_fp16=true"] if precision == "fp16" else [])]
+    if backend == "gpu":
+        # The GPU delegate allows fp16 by default; fp32 must be asked for explicitly.
+        flags = ["--use_gpu=true", f"--gpu_precision_loss_allowed={'false' if precision == 'fp32' else 'true'}"]
+        return flags + (["--gpu_experimental_enable_quant=true"] if precision == "int8" else [])
+    if backend == "nnapi":
+        return ["--use_nnapi=true", *(["--nnapi_allow_fp16=true"] if precision == "fp16" else [])]
+    return ["--use_hexagon=true", f"--hexagon_lib_path={request.lib_dir}"]
+
+
+def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> ToolOutput:
+    text = scan.combined(stdout, stderr)
+    scan.check_runner(LIB, text)
+    _check_errors(text)
+    _check_delegate(text, request)
+    scan.check_exit(LIB, returncode, text)
+
+    phases = list(_STAT.finditer(text))
+    if len(phases) < 2:
+        raise ToolError(
+            LIB, "missing_lines", f"{len(phases)} of 2 'count=' lines (warm-up, timed) found", scan.tail(text)
+        )
+    # The last line is the timed phase; the one before it is the warm-up (count=0 when warmup_runs=0).
+    timed = _stat(phases[-1].group(1), phases[-1].group(2), text)
+    warmed = int(phases[-2].group(1))
+    timings = scan.search(LIB, _TIMINGS, text, "'Inference timings in us'")
+    init_raw, first_raw, _, avg_raw = (g.strip() for g in timings.groups())
+    init_us, avg_us = (scan.number(LIB, raw, "inference timing", text) for raw in (init_raw, avg_raw))
+    if abs(avg_us - timed["avg"]) > 1e-3 * max(avg_us, 1.0):
+        raise ToolError(
+            LIB,
+            "implausible",
+            f"Inference (avg) {avg_us} us disagrees with the timed phase avg {timed['avg']} us",
+            scan.tail(text),
+        )
+    # Without warm-up runs the tool prints 0 for the first inference: not a measurement.
+    first_ms = scan.number(LIB, first_raw, "first inference", text) / 1000.0 if warmed else None
+    summary = {_KEYS[k]: v / 1000.0 for k, v in timed.items() if k in _KEYS}
+    return ToolOutput(
+        lib=LIB,
+        samples_ms=None,
+        summary_ms=summary,
+        count=int(timed["count"]),
+        init_ms=init_us / 1000.0,
+        first_inference_ms=first_ms,
+        peak_memory_mb=_peak_memory(text),
+        flags=("min_max_avg_only", *_fallback_flags(text, request)),
+        raw_tail=scan.tail(text),
+    )
+
+
+#: Printed statistic → ToolOutput.summary_ms key.
+_KEYS = {"avg": "mean", "min": "min", "max": "max", "std": "std", "median": "median", "p5": "p5", "p95": "p95"}
+
+
+def _stat(count: str, rest: str, text: str) -> dict[str, float]:
+    """One ``count=`` line; a phase whose runs were all equal prints only ``curr=X(all same)``."""
+    values = {"count": float(count)}
+    for key, raw in re.findall(r"(\w+)=([^\s(]+)", rest):
+        values[key] = scan.number(LIB, raw, f"{key}=", text)
+    if "avg" not in values and "curr" in values:
+        values.update(min=values["curr"], max=values["curr"], avg=values["curr"], std=0.0)
+    missing = {"min", "max", "avg"} - values.keys()
+    if missing:
+        raise ToolError(LIB, "missing_lines", f"'count=' line lacks {', '.join(sorted(missing))}", scan.tail(text))
+    return values
+
+
+def _peak_memory(text: str) -> float | None:
+    peak = scan.optional(r"Overall peak memory footprint \(MB\) via periodic monitoring: (\S+)", text)
+    if peak is None:
+        # Older builds print only the overall footprint of the whole run.
+        peak = scan.optional(r"Peak memory footprint \(MB\): init=\S+ overall=(\S+)", text)
+    return scan.number(LIB, peak.group(1), "peak memory", text) if peak else None
+
+
+def _check_errors(text: str) -> None:
+    scan.fail_on(
+        LIB,
+        text,
+        (
+            (r"Failed to mmap model|Could not open '", "missing_model", "the model could not be opened"),
+            (r"Unconsumed cmdline flags", "bad_flags", "this benchmark_model build does not know a flag"),
+            (
+                (
+                    r"Didn't find op for builtin opcode|Encountered unresolved custom op|"
+                    r"Op builtin_code out of range"
+                ),
+                "unsupported_op",
+                "an operator is not in this build",
+            ),
+            (
+                (
+                    r"Failed to apply \w+ delegate|Failed to create \w+ delegate|"
+                    r"GPU acceleration is unsupported|Disallowed CPU fallback"
+                ),
+                "delegate_failed",
+                "the delegate failed",
+            ),
+            (
+                r"Failed to initialize the interpreter|Failed to allocate tensors",
+                "init_failed",
+                "the interpreter could not be created",
+            ),
+            (r"Input tensor #\d+ should have", "bad_input", "the input shapes do not match"),
+        ),
+    )
+
+
+def _check_delegate(text: str, request: RunRequest) -> None:
+    name = _DELEGATE.get(request.backend)
+    if name is None:
+        return
+    if scan.optional(rf"Though {name} delegate is explicitly applied", text):
+        raise ToolError(
+            LIB, "delegate_fallback", f"{name} delegate took no node: the whole graph ran on the CPU", scan.tail(text)
+        )
+    if scan.optional(rf"Explicitly applied {name} delegate", text) is None and scan.optional(_TIMINGS, text):
+        raise ToolError(
+            LIB,
+            "delegate_fallback",
+            f"no 'Explicitly applied {name} delegate' line: the run used the CPU",
+            scan.tail(text),
+        )
+
+
+def _fallback_flags(text: str, request: RunRequest) -> tuple[str, ...]:
+    name = _DELEGATE.get(request.backend)
+    partial = name and scan.optional(
+        rf"Explicitly applied {name} delegate, and the model graph will be partially", text
+    )
+    return ("delegate_fallback_cpu",) if partial else ()
+
+
+SPEC = ToolSpec(
+    lib=LIB,
+    binary="benchmark_model",
+    files=("tflite/benchmark_model",),
+    optional_files=(
+        "tflite/libhexagon_interface.so",
+        "tflite/libhexagon_nn_skel.so",
+        "tflite/libhexagon_nn_skel_v65.so",
+        "tflite/libhexagon_nn_skel_v66.so",
+    ),
+    backends={
+        "cpu": ("fp32", "fp16", "int8"),
+        "gpu": ("fp32", "fp16", "int8"),
+        "nnapi": ("fp32", "fp16", "int8"),
+        "dsp": ("int8",),
+    },
+    unsupported={
+        "npu": "benchmark_model reaches NPUs only through NNAPI (backend 'nnapi') or a vendor external delegate",
+    },
+    precision_notes={
+        "fp32": "the Hexagon delegate runs quantized (8-bit) models only",
+        "fp16": "the Hexagon delegate runs quantized (8-bit) models only",
+    },
+    reports=(
+        "count",
+        "min",
+        "max",
+        "mean",
+        "std",
+        "median/p5/p95 (newer builds)",
+        "init_ms",
+        "first_inference_ms",
+        "peak_memory_mb",
+    ),
+    lacks=("per-run samples", "library version"),
+    build_plan=build_plan,
+    parse_output=parse,
+)
