@@ -1,0 +1,1 @@
+"""What runs a model where it is measured and prints one RunRecord (``python -m pytest_mobiledl.runner``)."""

@@ -1,0 +1,31 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+pytest_plugins = ["pytester"]
+
+BENCH_FILE = '''
+import json, pathlib
+
+def test_latency(mobiledl):
+    record = mobiledl.run()
+    pathlib.Path("samples-" + mobiledl.case.id + ".json").write_text(json.dumps(record.samples_ms))
+'''
+
+
+@pytest.fixture(scope="session")
+def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Converted models, shared by every test of the session (conversion takes seconds)."""
+    shared = os.environ.get("MOBILEDL_TEST_CACHE")
+    return Path(shared) if shared else tmp_path_factory.mktemp("model-cache")
+
+
+@pytest.fixture
+def bench_dir(pytester: pytest.Pytester, model_cache: Path) -> pytest.Pytester:
+    """A project with one benchmark file whose items also write their samples next to it."""
+    pytester.makepyfile(test_bench=BENCH_FILE)
+    pytester.makeini(f"[pytest]\nmobiledl_model_cache = {model_cache}\nmobiledl_models = tiny_cnn\n")
+    return pytester

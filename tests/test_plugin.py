@@ -1,0 +1,157 @@
+"""The plugin end to end, in real pytest subprocesses running real libraries on tiny_cnn."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=20"]
+
+
+def saved_runs(root: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(root.glob(".benchmarks/*/*.json"))]
+
+
+def test_items_have_readable_ids_device_first(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess("--collect-only", "-q", "--libs=onnxruntime,tflite", "--threads=1,2")
+    result.stdout.fnmatch_lines([
+        "test_bench.py::test_latency[[]host-onnxruntime-tiny_cnn-cpu-fp32-t1]",
+        "test_bench.py::test_latency[[]host-onnxruntime-tiny_cnn-cpu-fp32-t2]",
+        "test_bench.py::test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t1]",
+        "test_bench.py::test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t2]",
+        "4 tests collected*",
+    ])
+
+
+def test_k_selects_items_as_usual(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess("--collect-only", "-q", "--threads=1,2,4", "-k", "tflite and t4")
+    result.stdout.fnmatch_lines(["*host-tflite-tiny_cnn-cpu-fp32-t4*", "1/6 tests collected (5 deselected)*"])
+
+
+def test_unsupported_combinations_are_skipped_with_the_reason(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess("-rs", "--libs=onnxruntime", "--backends=gpu", "--precisions=fp32,int8")
+    result.stdout.fnmatch_lines([
+        "*onnxruntime on host has no gpu backend (it has: cpu); run it on a phone*",
+        "*onnxruntime has no int8 conversion route (it has: fp32)*",
+    ])
+    result.assert_outcomes(skipped=2)
+
+
+def test_saved_run_holds_the_runners_own_latencies(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--benchmark-autosave",
+                                            "--benchmark-save-data")
+    result.assert_outcomes(passed=2)
+    [run] = saved_runs(bench_dir.path)
+    assert run["machine_info"]["mobiledl_devices"]["host"]["kind"] == "host"
+    for bench in run["benchmarks"]:
+        case_id = bench["param"]
+        samples = json.loads((bench_dir.path / f"samples-{case_id}.json").read_text())
+        assert [round(s * 1000, 9) for s in bench["stats"]["data"]] == [round(s, 9) for s in samples]
+        assert bench["stats"]["rounds"] == 20
+        extra = bench["extra_info"]
+        assert extra["lib"] in case_id and extra["lib_version"] not in bench["fullname"]
+        assert extra["device"]["serial"] == "host" and extra["load_ms"] > 0 and extra["peak_rss_mb"] > 0
+
+
+def test_tables_compare_libraries(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--threads=1,2")
+    result.stdout.fnmatch_lines([
+        "*mobiledl fragmentation*",
+        "| model *| device *| backend *| precision *| fastest *|*median ms | runner-up *|*runner-up ms |*libs |",
+        "| tiny_cnn *| host *| cpu *| fp32 *| * (t[12]) *|*(t[12])*|*2 |",
+        "*mobiledl gap*",
+        "| tiny_cnn *| host *|*",
+    ])
+
+
+def test_one_library_says_so_instead_of_a_table(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime")
+    result.stdout.fnmatch_lines(["*only one library measured (onnxruntime)*"])
+    result.stdout.no_fnmatch_line("*fastest*")
+
+
+def test_compare_fail_passes_when_equal_and_fails_when_slowed(bench_dir: pytest.Pytester) -> None:
+    # A fixed delay per run makes the medians steady on a noisy machine; then it is raised 5×.
+    args = [*RUN, "--libs=onnxruntime"]
+    bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=2", "--benchmark-autosave").assert_outcomes(passed=1)
+    same = bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=2", "--benchmark-compare",
+                                          "--benchmark-compare-fail=median:50%")
+    assert same.ret == 0, same.stdout.str()
+    slowed = bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=10", "--benchmark-compare",
+                                            "--benchmark-compare-fail=median:50%")
+    assert slowed.ret != 0
+    output = pytest.LineMatcher(slowed.outlines + slowed.errlines)
+    output.fnmatch_lines(["*Performance has regressed*", "*test_latency[[]host-onnxruntime-tiny_cnn*'median'*"])
+
+
+def test_pytest_benchmark_compare_cli_reads_saved_runs(bench_dir: pytest.Pytester) -> None:
+    bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--benchmark-autosave").assert_outcomes(passed=2)
+    cli = Path(sys.executable).with_name("pytest-benchmark")
+    done = subprocess.run([str(cli), "--storage", str(bench_dir.path / ".benchmarks"), "compare"],
+                          capture_output=True, text=True, cwd=bench_dir.path)
+    assert done.returncode == 0, done.stderr
+    assert "host-onnxruntime-tiny_cnn-cpu-fp32-t1" in done.stdout
+    assert "host-tflite-tiny_cnn-cpu-fp32-t1" in done.stdout
+
+
+def test_runner_failure_is_one_line_naming_device_and_library(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=tflite", "--runner-timeout=0.01")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*host tflite: runner timed out after 0.01 s (--runner-timeout)*"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--libs=caffe"], "*--libs=caffe: caffe is not valid; choose from all, onnxruntime, tflite*"),
+    (["--models=resnet9000"], "*--models=resnet9000: resnet9000 is not valid; choose from all, *mobilenet_v2*"),
+    (["--backends=tpu"], "*--backends=tpu: tpu is not valid; choose from all, cpu, gpu, nnapi, dsp, npu*"),
+    (["--precisions=fp8"], "*fp8 is not valid; choose from all, fp32, fp16, int8*"),
+    (["--threads=0"], "*--threads=0: 0 must be ≥ 1*"),
+    (["--threads=two"], "*--threads=two: 'two' is not an integer*"),
+    (["--iterations=-5"], "*--iterations=-5: -5 must be ≥ 1*"),
+    (["--runner-timeout=0"], "*--runner-timeout=0: 0 must be > 0*"),
+    (["--devices=R58M123"], "*--devices: no device R58M123; available: all, host*"),
+    (["--devices=all,host"], "*--devices=all,host: give all, host, or a comma list of adb serials*"),
+])
+def test_bad_options_are_one_clear_usage_error(bench_dir: pytest.Pytester, args: list[str], message: str) -> None:
+    result = bench_dir.runpytest_subprocess("--collect-only", *args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+    assert "Traceback" not in result.stderr.str()
+
+
+def test_ini_options_are_validated_too(bench_dir: pytest.Pytester, model_cache: Path) -> None:
+    bench_dir.makeini(f"[pytest]\nmobiledl_model_cache = {model_cache}\nmobiledl_threads = 1,x\n")
+    result = bench_dir.runpytest_subprocess("--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini option mobiledl_threads=1,x: 'x' is not an integer*"])
+
+
+def test_ini_options_set_the_matrix(bench_dir: pytest.Pytester, model_cache: Path) -> None:
+    bench_dir.makeini(f"[pytest]\nmobiledl_model_cache = {model_cache}\nmobiledl_models = tiny_cnn\n"
+                      "mobiledl_libs = tflite\nmobiledl_threads = 3\n")
+    result = bench_dir.runpytest_subprocess("--collect-only", "-q")
+    result.stdout.fnmatch_lines(["*host-tflite-tiny_cnn-cpu-fp32-t3*", "1 test collected*"])
+
+
+def test_plugin_can_be_turned_off(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess("-p", "no:mobiledl", "--libs=tflite")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unrecognized arguments: --libs=tflite*"])
+
+
+def test_help_lists_the_options_in_one_group(pytester: pytest.Pytester) -> None:
+    result = pytester.runpytest_subprocess("--help")
+    result.stdout.fnmatch_lines(["mobile deep-learning benchmarks (pytest-mobiledl):", "*--devices=DEVICES*",
+                                 "*--libs=LIBS*", "*--min-time=MIN_TIME*", "*--runner-timeout=RUNNER_TIMEOUT*"])
+
+
+def test_plugin_import_stays_light() -> None:
+    heavy = ["torch", "tensorflow", "executorch", "onnxruntime", "ai_edge_litert", "adbutils", "pandas", "numpy"]
+    code = f"import sys, pytest_mobiledl.plugin; print([m for m in {heavy!r} if m in sys.modules])"
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
