@@ -21,7 +21,7 @@ from pytest_mobiledl import zoo
 from pytest_mobiledl.record import from_json
 
 pytestmark = pytest.mark.perf
-WARMUP, ITERATIONS, ROUNDS = 10, 100, 3
+WARMUP, ITERATIONS, ROUNDS = 10, 100, 5
 
 
 def bare_onnxruntime(path: Path) -> Callable[[], object]:
