@@ -21,6 +21,8 @@ from pytest_mobiledl.results import Results
 class State:
     selection: options.Selection
     devices: dict[str, Device]
+    #: --devices or mobiledl_devices was given: then ``-n auto`` means one worker per device.
+    devices_chosen: bool
 
 
 STATE = pytest.StashKey[State]()
@@ -32,7 +34,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     selection = options.resolve(config)
-    config.stash[STATE] = State(selection, _devices(selection.devices))
+    config.stash[STATE] = State(selection, _devices(selection.devices), _devices_chosen(config))
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         config.pluginmanager.register(Results(config), "mobiledl-results")
 
@@ -46,11 +48,30 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     metafunc.parametrize("mobiledl_case", params)
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
+    # Called before pytest_configure: resolve the devices here too.
+    if not _devices_chosen(config):
+        return None
+    return len(_devices(options.resolve(config).devices))
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
+    from pytest_mobiledl.scheduling import DeviceScheduling
+
+    return DeviceScheduling(config, log, config.stash[STATE].devices)
+
+
 @pytest.fixture
 def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case) -> Bench:
     """Runs this item's case on its device: ``record = mobiledl.run()``."""
     state = request.config.stash[STATE]
     return Bench(mobiledl_case, state.selection, state.devices[mobiledl_case.device], request.node)  # type: ignore[arg-type]
+
+
+def _devices_chosen(config: pytest.Config) -> bool:
+    return config.getoption("devices") is not None or "mobiledl_devices" in config.inicfg
 
 
 def _devices(serials: tuple[str, ...]) -> dict[str, Device]:

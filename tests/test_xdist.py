@@ -1,0 +1,56 @@
+"""Under pytest-xdist: one worker per device, results stored once on the controller."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from pytest_mobiledl.scheduling import device_of
+
+RUN = ["-p", "no:cacheprovider", "--warmup=1", "--iterations=5", "--libs=onnxruntime,tflite", "--threads=1,2"]
+
+
+def test_device_of_takes_the_longest_matching_serial() -> None:
+    serials = ["emu", "emulator-5554", "host"]
+    assert device_of("b.py::test_latency[emulator-5554-tflite-m-cpu-fp32-t1]", sorted(serials, key=len)[::-1]) \
+        == "emulator-5554"
+    assert device_of("b.py::test_latency[host-tflite-m-cpu-fp32-t1]", serials) == "host"
+    assert device_of("tests/test_x.py::test_other", serials) is None
+    assert device_of("tests/test_x.py::test_other[hostile]", serials) is None
+
+
+def test_auto_starts_one_worker_per_selected_device(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--devices=host", "-n", "auto", "--libs=tflite", "--threads=1")
+    result.stdout.fnmatch_lines(["created: 1/1 worker*"])
+
+
+def test_one_device_never_runs_two_items_at_once(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "-n", "2", "-v")
+    result.assert_outcomes(passed=4)
+    workers = {line.split("]")[0] for line in result.outlines if line.startswith("[gw") and "PASSED" in line}
+    assert len(workers) == 1, result.stdout.str()  # all four host items on one worker
+
+
+def saved(root: Path) -> dict:
+    [path] = root.glob(".benchmarks/*/*.json")
+    run = json.loads(path.read_text())
+    path.unlink()
+    return run
+
+
+def test_xdist_saves_what_a_plain_run_saves(bench_dir: pytest.Pytester) -> None:
+    bench_dir.runpytest_subprocess(*RUN, "--benchmark-autosave").assert_outcomes(passed=4)
+    plain = saved(bench_dir.path)
+    result = bench_dir.runpytest_subprocess(*RUN, "-n", "2", "--benchmark-autosave")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*mobiledl fragmentation*"])
+    dist = saved(bench_dir.path)
+
+    def shape(run: dict) -> dict:
+        return {b["fullname"]: (sorted(b["extra_info"]), b["extra_info"]["device"], b["stats"]["rounds"], b["params"])
+                for b in run["benchmarks"]}
+
+    assert shape(dist) == shape(plain) and len(shape(plain)) == 4
+    assert dist["machine_info"]["mobiledl_devices"] == plain["machine_info"]["mobiledl_devices"]
