@@ -1,0 +1,125 @@
+"""The folder that stands in for a device: its "/" and the facts shown in its /proc and /sys.
+
+<base>/root/                 the device's "/": data/local/tmp, system/bin (getprop, nproc, sh),
+                             system/build.prop, and empty mount points for the host's dirs
+<base>/facts/meminfo         bound over /proc/meminfo
+<base>/facts/cpu/            bound over /sys/devices/system/cpu: possible, present, online,
+                             cpuN/cpufreq/cpuinfo_{max,min}_freq, scaling_max_freq
+<base>/facts/passwd, group   the host's, plus the "shell" user 2000
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+from dataclasses import dataclass
+from pathlib import Path
+
+from pytest_mobiledl.emulator.props import DeviceProps
+
+SHELL_UID = 2000  # Android's "shell": adb shell runs as it and pushed files belong to it
+TMP = "/data/local/tmp"
+BUILD_PROP = "/system/build.prop"
+SYSTEM_BIN = "/system/bin"
+MIN_FREQ_KHZ = 300000
+
+_GETPROP = """#!/bin/sh
+# getprop [NAME [DEFAULT]]: Android's property reader, over a build.prop file.
+f={props}
+if [ $# -eq 0 ]; then
+    sed -n 's/^\\([^#=][^=]*\\)=\\(.*\\)$/[\\1]: [\\2]/p' "$f" | sort
+    exit 0
+fi
+awk -v k="$1" -v d="${{2-}}" \\
+    'index($0, k "=") == 1 {{ print substr($0, length(k) + 2); found = 1; exit }}
+     END {{ if (!found) print d }}' "$f"
+"""
+
+# Android reports the online cores; without this, coreutils would report the host's.
+_NPROC = "#!/bin/sh\necho {cores}\n"
+
+
+@dataclass(frozen=True)
+class Layout:
+    base: Path
+
+    @property
+    def root(self) -> Path:
+        return self.base / "root"
+
+    @property
+    def facts(self) -> Path:
+        return self.base / "facts"
+
+    @property
+    def meminfo(self) -> Path:
+        return self.facts / "meminfo"
+
+    @property
+    def cpu(self) -> Path:
+        return self.facts / "cpu"
+
+    def host(self, device_path: str) -> Path:
+        """Where a device path's own file lives on this machine (mount points not followed)."""
+        return self.root / device_path.lstrip("/")
+
+
+def build(layout: Layout, props: DeviceProps, owner: int | None, build_prop: str) -> None:
+    """Write the device tree; `owner` gets /data/local/tmp, `build_prop` is getprop's file."""
+    _dir(layout.root, 0o755)  # shell (2000) must be able to walk from "/"
+    _dir(layout.root / "data", 0o771)
+    _dir(layout.root / "data/local", 0o751)
+    tmp = _dir(layout.host(TMP), 0o771)
+    if owner is not None:
+        os.chown(tmp, owner, owner)
+    bin_dir = _dir(layout.host(SYSTEM_BIN), 0o755)
+    layout.host(BUILD_PROP).write_text(props.build_prop())
+    _script(bin_dir / "getprop", _GETPROP.format(props=shlex.quote(build_prop)))
+    _script(bin_dir / "nproc", _NPROC.format(cores=props.cores))
+    if not (bin_dir / "sh").is_symlink():
+        (bin_dir / "sh").symlink_to("/bin/sh")  # for scripts written for a phone
+    _write_facts(layout, props)
+
+
+def _write_facts(layout: Layout, props: DeviceProps) -> None:
+    _dir(layout.facts, 0o755)
+    total = props.mem_total_kb
+    layout.meminfo.write_text(
+        f"MemTotal:       {total:>8} kB\nMemFree:        {total // 2:>8} kB\n"
+        f"MemAvailable:   {total * 3 // 4:>8} kB\nBuffers:        {0:>8} kB\n"
+        f"Cached:         {total // 8:>8} kB\nSwapTotal:      {0:>8} kB\nSwapFree:       {0:>8} kB\n"
+    )
+    cpu = _dir(layout.cpu, 0o755)
+    span = f"0-{props.cores - 1}\n" if props.cores > 1 else "0\n"
+    for name in ("possible", "present", "online"):
+        (cpu / name).write_text(span)
+    for core, khz in enumerate(props.cpu_max_freq_khz):
+        freq = _dir(cpu / f"cpu{core}" / "cpufreq", 0o755)
+        (cpu / f"cpu{core}" / "online").write_text("1\n")
+        for name, value in (("cpuinfo_max_freq", khz), ("scaling_max_freq", khz), ("cpuinfo_min_freq", MIN_FREQ_KHZ)):
+            (freq / name).write_text(f"{value}\n")
+    _with_shell_user(
+        Path("/etc/passwd"), layout.facts / "passwd", f"shell:x:{SHELL_UID}:{SHELL_UID}::{TMP}:/system/bin/sh"
+    )
+    _with_shell_user(Path("/etc/group"), layout.facts / "group", f"shell:x:{SHELL_UID}:")
+
+
+def _with_shell_user(source: Path, target: Path, line: str) -> None:
+    """`id` and Python's pwd then name uid 2000 "shell", as on a phone."""
+    text = source.read_text() if source.exists() else ""
+    taken = any(row.split(":")[2:3] == [str(SHELL_UID)] for row in text.splitlines())
+    if text and not text.endswith("\n"):
+        text += "\n"
+    target.write_text(text if taken else text + line + "\n")
+    target.chmod(0o644)
+
+
+def _dir(path: Path, mode: int) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    path.chmod(mode)  # explicit: mkdir's mode is masked by the umask
+    return path
+
+
+def _script(path: Path, text: str) -> None:
+    path.write_text(text)
+    path.chmod(0o755)
