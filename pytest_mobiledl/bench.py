@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mobiledl import zoo
+from pytest_mobiledl import parity, zoo
 from pytest_mobiledl.errors import ConversionError, MobiledlError, RunnerError
 from pytest_mobiledl.record import RunRecord, from_json
 
@@ -42,8 +42,10 @@ class Bench:
             record = parse(self.device.run(self.argv(model_path), self.selection.runner_timeout), case)
         except MobiledlError as exc:
             pytest.fail(f"{case.device} {case.lib}: {exc}", pytrace=False)
-        self.record = record.with_(device=dict(self.device.info()))
+        self.record = record.with_(device=dict(self.device.info()), parity=artifact.parity)
         self._item.user_properties.append((RECORD_KEY, self.record.to_dict()))
+        if not artifact.parity["passed"]:  # measured, but of a model that is not the source model
+            pytest.fail(f"{case.device} {case.lib}: {parity.describe(artifact.parity)}", pytrace=False)
         return self.record
 
     def argv(self, model_path: str) -> list[str]:

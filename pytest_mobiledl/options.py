@@ -87,6 +87,8 @@ def _threads(value: str) -> tuple[int, ...]:
 
 
 def _devices(value: str) -> tuple[str, ...]:
+    if not value.strip():
+        return ("host",)  # the default, left empty so `-n auto` can tell it was not chosen
     serials = tuple(dict.fromkeys(v.strip() for v in value.split(",") if v.strip()))
     if not serials or (ALL in serials and len(serials) > 1):
         raise ValueError(f"give {ALL}, host, or a comma list of adb serials")
@@ -112,7 +114,7 @@ def _default_cache() -> str:
 
 
 OPTIONS = (
-    Option("devices", "host", "where to run: all (host + every adb device), host, or adb serials", _devices),
+    Option("devices", "", "where to run: all (host + every adb device), host (default), or adb serials", _devices),
     Option("libs", ALL, "libraries, comma separated, or all", _choices(_lib_ids)),
     Option("models", "mobilenet_v2", "zoo models, comma separated, or all", _choices(_model_ids)),
     Option("backends", "cpu", "backends: all or some of " + ", ".join(BACKENDS), _choices(lambda: list(BACKENDS))),
@@ -138,7 +140,7 @@ def add(parser: pytest.Parser) -> None:
             group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=option.help)
         else:
             group.addoption(option.cli, dest=option.name, metavar=option.name.upper(),
-                            help=f"{option.help} (default: {option.default or 'see help'})")
+                            help=option.help + (f" (default: {option.default})" if option.default else ""))
         parser.addini(f"mobiledl_{option.name}", option.help, default=option.default)
 
 

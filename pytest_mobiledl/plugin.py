@@ -71,7 +71,7 @@ def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case) -> Benc
 
 
 def _devices_chosen(config: pytest.Config) -> bool:
-    return config.getoption("devices") is not None or "mobiledl_devices" in config.inicfg
+    return bool(config.getoption("devices") or config.getini("mobiledl_devices"))
 
 
 def _devices(serials: tuple[str, ...]) -> dict[str, Device]:

@@ -3,6 +3,8 @@
 Each library is represented in a group by its best configuration (its fastest thread count),
 because that is the question a team asks: which library, set up at its best, is fastest here.
 Summary-only records (a tool that printed a mean) are marked, never silently mixed with medians.
+A library whose artifact failed parity is not ranked (its number is of another model); the
+``parity`` column names it.
 """
 
 from __future__ import annotations
@@ -23,9 +25,12 @@ def frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
     rows = [{"model": r.model, "device": r.device.get("serial", "?"), "backend": r.backend,
              "precision": r.precision, "threads": r.threads, "lib": r.lib, "version": r.lib_version,
-             "median_ms": r.median_ms, "statistic": "median" if r.samples_ms is not None else "mean"}
+             "median_ms": r.median_ms, "statistic": "median" if r.samples_ms is not None else "mean",
+             "parity_failed": bool(r.parity) and not r.parity.get("passed"),
+             "rel_err": (r.parity or {}).get("max_rel_err")}
             for r in records]
-    return pd.DataFrame(rows, columns=[*PLACE, "threads", "lib", "version", "median_ms", "statistic"])
+    return pd.DataFrame(rows, columns=[*PLACE, "threads", "lib", "version", "median_ms", "statistic",
+                                       "parity_failed", "rel_err"])
 
 
 def best_per_lib(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -37,8 +42,9 @@ def best_per_lib(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
 def fragmentation(df: pd.DataFrame) -> pd.DataFrame:
     import pandas as pd
 
+    failed = df[df["parity_failed"]].groupby(PLACE)
     rows = []
-    for place, group in best_per_lib(df, PLACE).groupby(PLACE, sort=True):
+    for place, group in best_per_lib(df[~df["parity_failed"]], PLACE).groupby(PLACE, sort=True):
         first = group.iloc[0]
         second = group.iloc[1] if len(group) > 1 else None
         rows.append({
@@ -48,6 +54,7 @@ def fragmentation(df: pd.DataFrame) -> pd.DataFrame:
             "runner-up": f"{second.lib} (t{second.threads})" if second is not None else "—",
             "runner-up ms": _ms(second) if second is not None else "—",
             "libs": len(group),
+            "parity": _parity(failed.get_group(place) if place in failed.groups else None),
         })
     return pd.DataFrame(rows)
 
@@ -57,7 +64,7 @@ def gap(df: pd.DataFrame) -> pd.DataFrame:
 
     keys = ["model", "device"]
     rows = []
-    for place, group in best_per_lib(df, keys).groupby(keys, sort=True):
+    for place, group in best_per_lib(df[~df["parity_failed"]], keys).groupby(keys, sort=True):
         if group["lib"].nunique() < 2:
             continue
         first, last = group.iloc[0], group.iloc[-1]
@@ -88,6 +95,13 @@ def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
         sections.append(("mobiledl gap: slowest ÷ fastest library per model × device",
                          tabulate(gaps, headers="keys", tablefmt="github", showindex=False)))
     return sections
+
+
+def _parity(failed: pd.DataFrame | None) -> str:
+    if failed is None:
+        return "ok"
+    worst = failed.groupby("lib")["rel_err"].max()
+    return "failed: " + ", ".join(f"{lib} ({err:.1e})" if err == err else lib for lib, err in worst.items())
 
 
 def _ms(row: pd.Series) -> str:

@@ -29,8 +29,8 @@ class Results:
         if data is None:
             return
         record = from_dict(data)
+        self.records.append(record)  # tables show parity failures too, in their own column
         if report.passed:
-            self.records.append(record)
             storage.add(self.config, report.nodeid, record)
 
     @pytest.hookimpl(optionalhook=True)

@@ -6,10 +6,11 @@ architecture, not on trained values, and nothing is ever downloaded. PyTorch is 
 because every library here has a recommended route from it (see each engine's ``convert``).
 
 Conversions run in a child process (``python -m pytest_mobiledl.zoo convert …``): converters
-import torch and friends, which the pytest process never pays for. Artifacts are cached under a
-key of the model's source, the engine's code and the converter versions; writes are atomic and
-locked, so a killed conversion leaves nothing a later run trusts and two workers never convert
-the same artifact twice.
+import torch and friends, which the pytest process never pays for. The same process runs the
+new artifact once against the source model (``parity``) and writes the numbers beside it.
+Artifacts are cached under a key of the model's source, the engine's code and the converter
+versions; writes are atomic and locked, so a killed conversion leaves nothing a later run
+trusts and two workers never convert the same artifact twice.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import json
 import os
 import pkgutil
 import subprocess
@@ -26,7 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mobiledl import engines
+from pytest_mobiledl import engines, parity
 from pytest_mobiledl.errors import ConversionError
 from pytest_mobiledl.tensors import TensorSpec, random_inputs
 
@@ -62,6 +64,12 @@ class Artifact:
     precision: str
     path: Path
 
+    @property
+    def parity(self) -> dict[str, Any]:
+        """The artifact's numbers against its source model (see parity.py)."""
+        result: dict[str, Any] = json.loads(_parity_path(self.path).read_text())
+        return result
+
 
 def names() -> list[str]:
     """Model ids, read from file names: listing models imports none of them."""
@@ -77,13 +85,13 @@ def load(name: str) -> ModelSpec:
 def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: bool = False) -> Artifact:
     engine = engines.get(lib)
     path = cache_dir / model / f"{lib}-{precision}-{_cache_key(model, engine, precision)}{engine.SUFFIX}"
-    if path.exists() and not rebuild:
+    if _complete(path) and not rebuild:
         return Artifact(model, lib, precision, path)
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock"):
-        if not path.exists() or rebuild:  # another process may have built it while we waited
+        if not _complete(path) or rebuild:  # another process may have built it while we waited
             _convert(model, lib, precision, path)
     return Artifact(model, lib, precision, path)
 
@@ -94,13 +102,47 @@ def _convert(model: str, lib: str, precision: str, path: Path) -> None:
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
-        raise ConversionError(f"{lib} conversion of {model} ({precision}) exceeded {CONVERT_TIMEOUT_S} s") from None
-    if done.returncode != 0 or not partial.exists():
+        done = None
+    try:
+        if done is None:
+            raise ConversionError(f"{lib} conversion of {model} ({precision}) exceeded {CONVERT_TIMEOUT_S} s")
+        if done.returncode != 0 or not partial.exists() or not _parity_path(partial).exists():
+            lines = [line for line in done.stderr.splitlines() if line.strip()]
+            cause = lines[-1] if lines else f"exit status {done.returncode}"
+            raise ConversionError(f"{lib} cannot convert {model} ({precision}): {cause}")
+        # Parity first, artifact last and atomically: an artifact that exists is complete.
+        os.replace(_parity_path(partial), _parity_path(path))
+        os.replace(partial, path)
+    finally:
         partial.unlink(missing_ok=True)
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        cause = lines[-1] if lines else f"exit status {done.returncode}"
-        raise ConversionError(f"{lib} cannot convert {model} ({precision}): {cause}")
-    os.replace(partial, path)  # atomic: a reader sees no file or the whole file
+        _parity_path(partial).unlink(missing_ok=True)
+
+
+def _complete(path: Path) -> bool:
+    return path.exists() and _parity_path(path).exists()
+
+
+def _parity_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".parity.json")
+
+
+def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, Any]:
+    """Convert, then run the artifact once against the source: the conversion process's work."""
+    import numpy as np
+    import torch
+
+    engine = engines.get(lib)
+    engine.convert(model, precision, out)
+    module, example = model.instantiate()
+    with torch.no_grad():
+        reference = module(*example)
+    references = list(reference) if isinstance(reference, (tuple, list)) else [reference]
+    # The runtime must take the artifact: if it cannot (a missing op), that is the finding.
+    session = engine.open_session(str(out), 1, "cpu", precision)
+    feeds = {spec.name: x.numpy().reshape(spec.shape).astype(spec.dtype)
+             for spec, x in zip(session.inputs(), example)}
+    outputs = session.run(feeds)
+    return parity.compare([np.asarray(r.detach()) for r in references], outputs, precision)
 
 
 def _cache_key(model: str, engine: Any, precision: str) -> str:
@@ -120,10 +162,11 @@ def main(argv: list[str]) -> int:
         return 2
     _, model, lib, precision, out = argv
     try:
-        engines.get(lib).convert(load(model), precision, Path(out))
-    except Exception as exc:  # the converter's own words are the finding
+        result = build(load(model), lib, precision, Path(out))
+    except Exception as exc:  # the converter's or runtime's own words are the finding
         print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
         return 1
+    _parity_path(Path(out)).write_text(json.dumps(result))
     return 0
 
 

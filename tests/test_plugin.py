@@ -28,7 +28,8 @@ def test_items_have_readable_ids_device_first(bench_dir: pytest.Pytester) -> Non
 
 
 def test_k_selects_items_as_usual(bench_dir: pytest.Pytester) -> None:
-    result = bench_dir.runpytest_subprocess("--collect-only", "-q", "--threads=1,2,4", "-k", "tflite and t4")
+    result = bench_dir.runpytest_subprocess("--collect-only", "-q", "--libs=onnxruntime,tflite", "--threads=1,2,4",
+                                            "-k", "tflite and t4")
     result.stdout.fnmatch_lines(["*host-tflite-tiny_cnn-cpu-fp32-t4*", "1/6 tests collected (5 deselected)*"])
 
 
@@ -61,8 +62,8 @@ def test_tables_compare_libraries(bench_dir: pytest.Pytester) -> None:
     result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--threads=1,2")
     result.stdout.fnmatch_lines([
         "*mobiledl fragmentation*",
-        "| model *| device *| backend *| precision *| fastest *|*median ms | runner-up *|*runner-up ms |*libs |",
-        "| tiny_cnn *| host *| cpu *| fp32 *| * (t[12]) *|*(t[12])*|*2 |",
+        "| model *| device *| backend *| precision *| fastest *|*median ms | runner-up *|*runner-up ms |*libs | parity *|",
+        "| tiny_cnn *| host *| cpu *| fp32 *| * (t[12]) *|*(t[12])*|*2 | ok *|",
         "*mobiledl gap*",
         "| tiny_cnn *| host *|*",
     ])

@@ -51,3 +51,15 @@ def test_render_with_one_library_explains_instead_of_tabling() -> None:
     [(title, text)] = report.render([rec("tflite", 1.0), rec("tflite", 2.0, model="m2")])
     assert "only one library measured (tflite)" in text
     assert report.render([]) == []
+
+
+def test_parity_failures_are_not_ranked_and_are_named() -> None:
+    bad = {"passed": False, "precision": "fp32", "tolerance": 1e-4, "max_abs_err": 0.5, "max_rel_err": 0.031,
+           "cosine": 0.9}
+    records = [*RECORDS, rec("mnn", 0.5, parity=bad)]
+    table = {(r["model"], r["device"]): r for r in report.fragmentation(report.frame(records)).to_dict("records")}
+    assert table["m1", "host"]["fastest"] == "onnxruntime (t2)"  # mnn's 0.5 ms is of another model
+    assert table["m1", "host"]["parity"] == "failed: mnn (3.1e-02)"
+    assert table["m2", "host"]["parity"] == "ok"
+    gaps = {(r["model"], r["device"]): r for r in report.gap(report.frame(records)).to_dict("records")}
+    assert gaps["m1", "host"]["fastest"] == "onnxruntime"

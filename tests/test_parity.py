@@ -1,0 +1,55 @@
+"""Parity numbers and verdicts, and the conversion process that writes them beside each artifact."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from pytest_mobiledl import parity, zoo
+
+REF = [np.array([[1.0, -2.0, 4.0]]), np.arange(6.0).reshape(2, 3)]
+
+
+def test_identical_outputs_pass_with_zero_error() -> None:
+    result = parity.compare(REF, REF, "fp32")
+    assert result["passed"] and result["max_rel_err"] == 0 and result["cosine"] == pytest.approx(1)
+
+
+@pytest.mark.parametrize(("noise", "precision", "passed"), [
+    (1e-5, "fp32", True), (1e-3, "fp32", False), (1e-3, "fp16", True), (0.1, "fp16", False),
+    (0.1, "int8", True),  # 0.1 / 5 = 2e-2 relative: within 5e-2
+    (2.0, "int8", False),
+])
+def test_tolerance_is_relative_to_the_largest_magnitude(noise: float, precision: str, passed: bool) -> None:
+    got = [REF[0] + noise, REF[1]]
+    result = parity.compare(REF, got, precision)
+    assert result["passed"] is passed
+    assert result["max_rel_err"] == pytest.approx(noise / 5)  # the largest |value| is 5
+
+
+def test_int8_passes_on_cosine_when_values_drift_in_proportion() -> None:
+    got = [r * 1.08 for r in REF]  # 8 % off everywhere: relative error 0.08 > 5e-2, cosine 1
+    assert parity.compare(REF, got, "int8")["passed"]
+    assert not parity.compare(REF, got, "fp16")["passed"]
+
+
+def test_outputs_are_paired_by_size_when_a_converter_reorders_or_drops_batch() -> None:
+    got = [REF[1].ravel(), REF[0][0]]  # swapped, batch dimension gone
+    assert parity.compare(REF, got, "fp32")["passed"]
+
+
+def test_mismatched_outputs_fail_with_the_sizes() -> None:
+    result = parity.compare(REF, [REF[0]], "fp32")
+    assert not result["passed"] and "output sizes [3] do not match the source's [3, 6]" in result["error"]
+    assert parity.describe(result).startswith("parity failed: output sizes")
+
+
+def test_non_finite_output_never_passes() -> None:
+    assert not parity.compare(REF, [REF[0] * np.nan, REF[1]], "int8")["passed"]
+
+
+def test_every_artifact_carries_its_parity(model_cache: Path) -> None:
+    artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
+    assert artifact.parity["passed"] and artifact.parity["max_rel_err"] < 1e-5
