@@ -8,16 +8,12 @@ library version, so ``--benchmark-compare`` matches an item across library versi
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
-from typing import TYPE_CHECKING
 
 from pytest_mobiledl import engines
 from pytest_mobiledl.options import Selection
-
-if TYPE_CHECKING:
-    from pytest_mobiledl.devices import Device
 
 
 @dataclass(frozen=True, order=True)
@@ -34,12 +30,13 @@ class Case:
         return f"{self.device}-{self.lib}-{self.model}-{self.backend}-{self.precision}-t{self.threads}"
 
 
-def expand(selection: Selection, devices: Mapping[str, Device]) -> Iterator[tuple[Case, str | None]]:
-    """Every selected case with the reason it cannot run, or None."""
+def expand(selection: Selection, devices: Iterable[str],
+           unsupported: Callable[[Case], str | None]) -> Iterator[tuple[Case, str | None]]:
+    """Every selected case with the reason it cannot run (``unsupported`` asks the device), or None."""
     dims = (devices, selection.libs, selection.models, selection.backends, selection.precisions, selection.threads)
     for device, lib, model, backend, precision, threads in itertools.product(*dims):
         case = Case(device, lib, model, backend, precision, threads)
-        yield case, _lib_reason(lib, precision) or devices[device].unsupported(case)
+        yield case, _lib_reason(lib, precision) or unsupported(case)
 
 
 @cache

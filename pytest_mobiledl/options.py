@@ -35,6 +35,8 @@ class Selection:
     model_cache: Path
     rebuild: bool
     delay_ms: float
+    adb_server: tuple[tuple[str, int], ...]  # empty: adb's own default, and not an error if absent
+    runner_dir: Path
 
 
 @dataclass(frozen=True)
@@ -95,6 +97,12 @@ def _devices(value: str) -> tuple[str, ...]:
     return serials
 
 
+def _servers(value: str) -> tuple[tuple[str, int], ...]:
+    from pytest_mobiledl.devices.adb import parse_servers
+
+    return tuple(parse_servers(value)) if value.strip() else ()
+
+
 def _lib_ids() -> list[str]:
     from pytest_mobiledl.engines import LIBS
 
@@ -126,6 +134,10 @@ OPTIONS = (
     Option("min_time", "0", "seconds: keep timing until both --iterations and this are reached", _number(float, 0)),
     Option("runner_timeout", "600", "seconds before one item's runner is killed", _number(float, 0, strict=True)),
     Option("model_cache", "", "where converted models are cached (default: the user cache dir)", str),
+    Option("adb_server", "", "adb servers to find devices on, host:port[,host:port…] (default: adb's own, "
+           "from ANDROID_ADB_SERVER_PORT or 127.0.0.1:5037)", _servers),
+    Option("runner_dir", "~/mobiledl-runners", "where the libraries' own Android benchmark tools are "
+           "(<dir>/<lib>/…, see native_runners/)", lambda v: Path(v).expanduser()),
     Option("rebuild", "false", "convert models again even when cached", lambda v: v.lower() in ("1", "true", "yes"),
            flag="--mobiledl-rebuild", switch=True),
     Option("delay_ms", "0", "test only: milliseconds added to every timed run", _number(float, 0),

@@ -58,7 +58,7 @@ def _pair(ref: list[np.ndarray], got: list[np.ndarray]) -> list[np.ndarray] | No
     outputs are matched by element count, in order, when the order itself does not match."""
     if len(ref) != len(got):
         return None
-    if all(r.size == g.size for r, g in zip(ref, got)):
+    if all(r.size == g.size for r, g in zip(ref, got, strict=True)):
         return got
     left = list(range(len(got)))
     paired = []

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 
 import pytest
 
-from pytest_mobiledl import matrix, options
+from pytest_mobiledl import matrix, options, runners
 from pytest_mobiledl.bench import Bench
-from pytest_mobiledl.devices import Device
+from pytest_mobiledl.devices import Device, adb
 from pytest_mobiledl.devices.host import HostDevice
+from pytest_mobiledl.errors import MobiledlError
 from pytest_mobiledl.results import Results
 
 
@@ -23,6 +24,8 @@ class State:
     devices: dict[str, Device]
     #: --devices or mobiledl_devices was given: then ``-n auto`` means one worker per device.
     devices_chosen: bool
+    #: What the header says about where devices were looked for.
+    note: str
 
 
 STATE = pytest.StashKey[State]()
@@ -34,7 +37,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     selection = options.resolve(config)
-    config.stash[STATE] = State(selection, _devices(selection.devices), _devices_chosen(config))
+    devices, note = _devices(selection)
+    config.stash[STATE] = State(selection, devices, _devices_chosen(config), note)
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         config.pluginmanager.register(Results(config), "mobiledl-results")
 
@@ -43,17 +47,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "mobiledl_case" not in metafunc.fixturenames:
         return
     state = metafunc.config.stash[STATE]
+
+    def unsupported(case: matrix.Case) -> str | None:
+        return runners.unsupported(state.devices[case.device], case, state.selection)
+
     params = [pytest.param(case, id=case.id, marks=pytest.mark.skip(reason=reason) if reason else ())
-              for case, reason in matrix.expand(state.selection, state.devices)]
+              for case, reason in matrix.expand(state.selection, state.devices, unsupported)]
     metafunc.parametrize("mobiledl_case", params)
 
 
-@pytest.hookimpl(optionalhook=True)
+def pytest_report_header(config: pytest.Config) -> str:
+    state = config.stash[STATE]
+    return f"mobiledl: devices {', '.join(state.devices)}{state.note}"
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    for device in session.config.stash[STATE].devices.values():
+        device.cleanup()
+
+
+@pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     # Called before pytest_configure: resolve the devices here too.
     if not _devices_chosen(config):
         return None
-    return len(_devices(options.resolve(config).devices))
+    return len(_devices(options.resolve(config))[0])
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
@@ -67,20 +85,33 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case) -> Bench:
     """Runs this item's case on its device: ``record = mobiledl.run()``."""
     state = request.config.stash[STATE]
-    return Bench(mobiledl_case, state.selection, state.devices[mobiledl_case.device], request.node)  # type: ignore[arg-type]
+    return Bench(mobiledl_case, state.selection, state.devices[mobiledl_case.device], request.node)
 
 
 def _devices_chosen(config: pytest.Config) -> bool:
     return bool(config.getoption("devices") or config.getini("mobiledl_devices"))
 
 
-def _devices(serials: tuple[str, ...]) -> dict[str, Device]:
+def _devices(selection: options.Selection) -> tuple[dict[str, Device], str]:
+    """The selected devices by serial, and a note for the header on where phones were looked for."""
     known: dict[str, Device] = {"host": HostDevice()}
-    if serials == (options.ALL,):
-        return known
-    unknown = [s for s in serials if s not in known]
+    wanted = selection.devices
+    if wanted == ("host",):
+        return known, ""
+    servers = selection.adb_server or [adb.parse_servers(adb.default_server())[0]]
+    where = ", ".join(f"{h}:{p}" for h, p in servers)
+    note = f" (adb servers: {where})"
+    if not selection.adb_server and wanted == (options.ALL,) and not adb.listening(*servers[0]):
+        return known, f" (no adb server at {where}: host only)"  # no phones here: that is fine for `all`
+    try:
+        known.update(adb.discover(servers))
+    except MobiledlError as exc:
+        serials = "" if wanted == (options.ALL,) else f" no device {', '.join(s for s in wanted if s != 'host')}:"
+        raise pytest.UsageError(f"pytest-mobiledl: --devices:{serials} {exc}") from None
+    if wanted == (options.ALL,):
+        return known, note
+    unknown = [s for s in wanted if s not in known]
     if unknown:
-        raise pytest.UsageError(
-            f"pytest-mobiledl: --devices: no device {', '.join(unknown)}; available: all, {', '.join(known)}"
-        )
-    return {s: known[s] for s in serials}
+        raise pytest.UsageError(f"pytest-mobiledl: --devices: no device {', '.join(unknown)} on {where}; "
+                                f"available: all, {', '.join(known)}")
+    return {s: known[s] for s in wanted}, note

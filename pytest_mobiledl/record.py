@@ -20,7 +20,7 @@ threads                threads the library was asked to use
 warmup, iterations     warm-up runs done, timed runs requested
 samples_ms             every timed run's latency, in order; ``None`` when the tool prints
                        only a summary (then ``flags`` says so, e.g. ``mean_only``)
-summary_ms             what a summary-only tool printed (``mean``, ``min``, ``max``, ``std``…);
+summary_ms             what a summary-only tool printed (``mean``, ``min``, ``max``, ``std``, ``p50``…);
                        empty when ``samples_ms`` is given (statistics derive from samples)
 count                  timed runs actually done (≥ ``iterations``)
 load_ms, init_ms       reading the model / preparing the interpreter (allocation, delegates)
@@ -53,13 +53,23 @@ MIN_LATENCY_MS = 0.001
 BACKENDS = ("cpu", "gpu", "nnapi", "dsp", "npu")
 PRECISIONS = ("fp32", "fp16", "int8")
 
+#: What is unusual about a record: the one vocabulary of runners, native tool parsers and reports.
 FLAGS = {
-    "mean_only": "the tool printed a mean, no per-run samples",
-    "min_max_avg_only": "the tool printed min/max/avg, no per-run samples",
+    "mean_only": "the tool printed a mean and no per-run samples",
+    "min_max_avg_only": "the tool printed min/max/avg (maybe std), no per-run samples",
+    "percentiles_only": "the tool printed a distribution (min/max/mean/percentiles), no samples",
+    "delegate_fallback_cpu": "part of the graph ran on the CPU although an accelerator was asked",
+    "warmup_fixed": "the tool ignores the requested warm-up count (it does its own)",
+    "warmup_included": "the summary includes the warm-up runs (the tool cannot separate them)",
+    "threads_not_set": "the tool has no thread-count switch; the library chose",
+    "min_time_ignored": "a minimum run time was asked but the tool has no such switch",
+    "backend_unverified": "the output does not prove which backend ran (it is fixed in the model)",
+    "count_unreported": "the tool does not print its run count; count is what the plan asked",
     "no_mobile_optimization": "no mobile optimization pass ran on the artifact",
-    "delegate_fallback_cpu": "the accelerator delegate fell back to the CPU",
     "injected_delay": "a test-only delay was added to every run",
 }
+#: One of these stands in for per-run samples when a tool prints only a summary.
+SUMMARY_FLAGS = ("mean_only", "min_max_avg_only", "percentiles_only")
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ class RunRecord:
             _check(not self.summary_ms, "summary_ms must be empty when samples_ms is given")
         else:
             _check("mean" in self.summary_ms, "neither samples_ms nor a summary mean")
-            _check(bool({"mean_only", "min_max_avg_only"} & set(self.flags)), "a summary-only record needs its flag")
+            _check(bool(set(SUMMARY_FLAGS) & set(self.flags)), "a summary-only record needs its flag")
             _check_latencies("summary_ms", [v for k, v in self.summary_ms.items() if k != "std"])
         for name in ("load_ms", "init_ms", "first_inference_ms", "peak_rss_mb"):
             value = getattr(self, name)
@@ -115,7 +125,7 @@ class RunRecord:
     def median_ms(self) -> float:
         """The central value reports compare; a summary-only tool's mean stands in for it."""
         if self.samples_ms is None:
-            return float(self.summary_ms.get("median", self.summary_ms["mean"]))
+            return float(self.summary_ms.get("median", self.summary_ms.get("p50", self.summary_ms["mean"])))
         ordered = sorted(self.samples_ms)
         mid = len(ordered) // 2
         return ordered[mid] if len(ordered) % 2 else (ordered[mid - 1] + ordered[mid]) / 2

@@ -26,7 +26,7 @@ def frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     rows = [{"model": r.model, "device": r.device.get("serial", "?"), "backend": r.backend,
              "precision": r.precision, "threads": r.threads, "lib": r.lib, "version": r.lib_version,
              "median_ms": r.median_ms, "statistic": "median" if r.samples_ms is not None else "mean",
-             "parity_failed": bool(r.parity) and not r.parity.get("passed"),
+             "parity_failed": r.parity is not None and not r.parity.get("passed"),
              "rel_err": (r.parity or {}).get("max_rel_err")}
             for r in records]
     return pd.DataFrame(rows, columns=[*PLACE, "threads", "lib", "version", "median_ms", "statistic",
@@ -48,7 +48,7 @@ def fragmentation(df: pd.DataFrame) -> pd.DataFrame:
         first = group.iloc[0]
         second = group.iloc[1] if len(group) > 1 else None
         rows.append({
-            **dict(zip(PLACE, place)),
+            **dict(zip(PLACE, place, strict=True)),
             "fastest": f"{first.lib} (t{first.threads})",
             "median ms": _ms(first),
             "runner-up": f"{second.lib} (t{second.threads})" if second is not None else "—",
@@ -69,7 +69,7 @@ def gap(df: pd.DataFrame) -> pd.DataFrame:
             continue
         first, last = group.iloc[0], group.iloc[-1]
         rows.append({
-            **dict(zip(keys, place)),
+            **dict(zip(keys, place, strict=True)),
             "fastest": first.lib, "ms": _ms(first),
             "slowest": last.lib, "slowest ms": _ms(last),
             "gap ×": round(last.median_ms / first.median_ms, 2),

@@ -26,7 +26,7 @@ class Results:
         if report.when != "call":
             return
         data = dict(report.user_properties).get(RECORD_KEY)
-        if data is None:
+        if not isinstance(data, dict):
             return
         record = from_dict(data)
         self.records.append(record)  # tables show parity failures too, in their own column

@@ -62,8 +62,8 @@ def add(config: pytest.Config, nodeid: str, record: RunRecord) -> bool:
     )
     options = {"timer": "on-device", "warmup": record.warmup, "min_rounds": record.iterations,
                "min_time": 0, "max_time": 0, "disable_gc": False}
-    metadata = Metadata(origin, iterations=1, options=options)
+    metadata = Metadata(origin, iterations=1, options=options)  # type: ignore[no-untyped-call]
     for sample_ms in record.samples_ms:
-        metadata.update(sample_ms / 1000)  # pytest-benchmark works in seconds
+        metadata.update(sample_ms / 1000)  # type: ignore[no-untyped-call]  # it works in seconds
     bs.benchmarks.append(metadata)
     return True

@@ -22,7 +22,7 @@ class TensorSpec:
 
     def __post_init__(self) -> None:
         if not all(isinstance(d, int) and d > 0 for d in self.shape):
-            raise ValueError(f"input {self.name!r} has shape {self.shape}: every dimension must be a fixed positive int")
+            raise ValueError(f"input {self.name!r} has shape {self.shape}: each dimension must be a fixed positive int")
 
 
 def random_inputs(specs: Sequence[TensorSpec], seed: int = 0) -> dict[str, np.ndarray]:

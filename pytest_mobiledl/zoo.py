@@ -7,7 +7,8 @@ because every library here has a recommended route from it (see each engine's ``
 
 Conversions run in a child process (``python -m pytest_mobiledl.zoo convert …``): converters
 import torch and friends, which the pytest process never pays for. The same process runs the
-new artifact once against the source model (``parity``) and writes the numbers beside it.
+new artifact once against the source model (``parity``) and writes the numbers, with the
+artifact's input and output shapes, beside it (``<artifact>.meta.json``).
 Artifacts are cached under a key of the model's source, the engine's code and the converter
 versions; writes are atomic and locked, so a killed conversion leaves nothing a later run
 trusts and two workers never convert the same artifact twice.
@@ -25,6 +26,7 @@ import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -64,11 +66,20 @@ class Artifact:
     precision: str
     path: Path
 
+    @cached_property
+    def meta(self) -> dict[str, Any]:
+        result: dict[str, Any] = json.loads(_meta_path(self.path).read_text())
+        return result
+
     @property
     def parity(self) -> dict[str, Any]:
         """The artifact's numbers against its source model (see parity.py)."""
-        result: dict[str, Any] = json.loads(_parity_path(self.path).read_text())
-        return result
+        return self.meta["parity"]  # type: ignore[no-any-return]
+
+    @property
+    def inputs(self) -> tuple[TensorSpec, ...]:
+        """The inputs as the artifact declares them (what a native tool must be told)."""
+        return tuple(TensorSpec(name, tuple(shape), dtype) for name, shape, dtype in self.meta["inputs"])
 
 
 def names() -> list[str]:
@@ -106,28 +117,28 @@ def _convert(model: str, lib: str, precision: str, path: Path) -> None:
     try:
         if done is None:
             raise ConversionError(f"{lib} conversion of {model} ({precision}) exceeded {CONVERT_TIMEOUT_S} s")
-        if done.returncode != 0 or not partial.exists() or not _parity_path(partial).exists():
+        if done.returncode != 0 or not partial.exists() or not _meta_path(partial).exists():
             lines = [line for line in done.stderr.splitlines() if line.strip()]
             cause = lines[-1] if lines else f"exit status {done.returncode}"
             raise ConversionError(f"{lib} cannot convert {model} ({precision}): {cause}")
-        # Parity first, artifact last and atomically: an artifact that exists is complete.
-        os.replace(_parity_path(partial), _parity_path(path))
+        # Metadata first, artifact last and atomically: an artifact that exists is complete.
+        os.replace(_meta_path(partial), _meta_path(path))
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-        _parity_path(partial).unlink(missing_ok=True)
+        _meta_path(partial).unlink(missing_ok=True)
 
 
 def _complete(path: Path) -> bool:
-    return path.exists() and _parity_path(path).exists()
+    return path.exists() and _meta_path(path).exists()
 
 
-def _parity_path(artifact: Path) -> Path:
-    return artifact.with_name(artifact.name + ".parity.json")
+def _meta_path(artifact: Path) -> Path:
+    return artifact.with_name(artifact.name + ".meta.json")
 
 
 def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, Any]:
-    """Convert, then run the artifact once against the source: the conversion process's work."""
+    """Convert, run the artifact once against the source, and describe it: the child's work."""
     import numpy as np
     import torch
 
@@ -140,9 +151,13 @@ def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, An
     # The runtime must take the artifact: if it cannot (a missing op), that is the finding.
     session = engine.open_session(str(out), 1, "cpu", precision)
     feeds = {spec.name: x.numpy().reshape(spec.shape).astype(spec.dtype)
-             for spec, x in zip(session.inputs(), example)}
+             for spec, x in zip(session.inputs(), example, strict=True)}
     outputs = session.run(feeds)
-    return parity.compare([np.asarray(r.detach()) for r in references], outputs, precision)
+    return {
+        "parity": parity.compare([np.asarray(r.detach()) for r in references], outputs, precision),
+        "inputs": [[spec.name, list(spec.shape), spec.dtype] for spec in session.inputs()],
+        "outputs": [list(np.shape(o)) for o in outputs],
+    }
 
 
 def _cache_key(model: str, engine: Any, precision: str) -> str:
@@ -163,10 +178,10 @@ def main(argv: list[str]) -> int:
     _, model, lib, precision, out = argv
     try:
         result = build(load(model), lib, precision, Path(out))
-    except Exception as exc:  # the converter's or runtime's own words are the finding
+    except Exception as exc:  # noqa: BLE001 - any converter or runtime error is the finding, in its own words
         print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
         return 1
-    _parity_path(Path(out)).write_text(json.dumps(result))
+    _meta_path(Path(out)).write_text(json.dumps(result))
     return 0
 
 

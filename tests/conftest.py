@@ -24,8 +24,14 @@ def model_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def bench_dir(pytester: pytest.Pytester, model_cache: Path) -> pytest.Pytester:
-    """A project with one benchmark file whose items also write their samples next to it."""
+def bench_dir(pytester: pytest.Pytester, model_cache: Path, monkeypatch: pytest.MonkeyPatch) -> pytest.Pytester:
+    """A project with one benchmark file whose items also write their samples next to it.
+
+    Its pytest runs load only the plugins they use: executorch's and litert-torch's dependencies
+    bring pytest plugins (hypothesis, jaxtyping, hydra, anyio, kgb) that cost ~3 s per start.
+    """
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    monkeypatch.setenv("PYTEST_ADDOPTS", "-p mobiledl -p benchmark -p xdist -p xdist.looponfail")
     pytester.makepyfile(test_bench=BENCH_FILE)
     pytester.makeini(f"[pytest]\nmobiledl_model_cache = {model_cache}\nmobiledl_models = tiny_cnn\n")
     return pytester

@@ -62,7 +62,8 @@ def test_tables_compare_libraries(bench_dir: pytest.Pytester) -> None:
     result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--threads=1,2")
     result.stdout.fnmatch_lines([
         "*mobiledl fragmentation*",
-        "| model *| device *| backend *| precision *| fastest *|*median ms | runner-up *|*runner-up ms |*libs | parity *|",
+        "| model *| device *| backend *| precision *| fastest *|*median ms | runner-up *|*runner-up ms |*libs "
+        "| parity *|",
         "| tiny_cnn *| host *| cpu *| fp32 *| * (t[12]) *|*(t[12])*|*2 | ok *|",
         "*mobiledl gap*",
         "| tiny_cnn *| host *|*",
@@ -115,7 +116,9 @@ def test_runner_failure_is_one_line_naming_device_and_library(bench_dir: pytest.
     (["--threads=two"], "*--threads=two: 'two' is not an integer*"),
     (["--iterations=-5"], "*--iterations=-5: -5 must be ≥ 1*"),
     (["--runner-timeout=0"], "*--runner-timeout=0: 0 must be > 0*"),
-    (["--devices=R58M123"], "*--devices: no device R58M123; available: all, host*"),
+    (["--devices=R58M123", "--adb-server=127.0.0.1:9"], "*--devices: no device R58M123: no adb server answers at "
+                                                         "127.0.0.1:9 (start one with `adb start-server`)"),
+    (["--adb-server=localhost"], "*--adb-server=localhost: 'localhost' is not host:port (e.g. 127.0.0.1:5037)"),
     (["--devices=all,host"], "*--devices=all,host: give all, host, or a comma list of adb serials*"),
 ])
 def test_bad_options_are_one_clear_usage_error(bench_dir: pytest.Pytester, args: list[str], message: str) -> None:
@@ -139,7 +142,9 @@ def test_ini_options_set_the_matrix(bench_dir: pytest.Pytester, model_cache: Pat
     result.stdout.fnmatch_lines(["*host-tflite-tiny_cnn-cpu-fp32-t3*", "1 test collected*"])
 
 
-def test_plugin_can_be_turned_off(bench_dir: pytest.Pytester) -> None:
+def test_plugin_can_be_turned_off(bench_dir: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD")  # installed plugins load as for a user
+    monkeypatch.delenv("PYTEST_ADDOPTS")
     result = bench_dir.runpytest_subprocess("-p", "no:mobiledl", "--libs=tflite")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["*unrecognized arguments: --libs=tflite*"])

@@ -48,7 +48,7 @@ def test_summary_only_numbers_are_marked_as_means() -> None:
 
 
 def test_render_with_one_library_explains_instead_of_tabling() -> None:
-    [(title, text)] = report.render([rec("tflite", 1.0), rec("tflite", 2.0, model="m2")])
+    [(_, text)] = report.render([rec("tflite", 1.0), rec("tflite", 2.0, model="m2")])
     assert "only one library measured (tflite)" in text
     assert report.render([]) == []
 

@@ -5,10 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
-
-if TYPE_CHECKING:
-    from pytest_mobiledl.matrix import Case
+from typing import Any, Protocol
 
 
 @dataclass(frozen=True)
@@ -24,12 +21,11 @@ class Device(Protocol):
     #: Unique id, first in every test id: ``host`` or the adb serial.
     serial: str
 
+    #: A scratch directory for this session, where commands run.
+    workdir: str
+
     def info(self) -> Mapping[str, Any]:
         """Static facts (model, CPU, cores, memory…) that go into every record of this device."""
-        ...
-
-    def unsupported(self, case: Case) -> str | None:
-        """Why this device cannot run the case (what is missing), or None. Called at collection: cheap."""
         ...
 
     def deploy(self, local: Path) -> str:

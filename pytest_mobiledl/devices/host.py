@@ -9,24 +9,18 @@ import subprocess
 from collections.abc import Mapping, Sequence
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from pytest_mobiledl import engines
 from pytest_mobiledl.devices import Completed
 from pytest_mobiledl.errors import RunnerError
-
-if TYPE_CHECKING:
-    from pytest_mobiledl.matrix import Case
 
 
 class HostDevice:
     serial = "host"
+    workdir = "."
 
     def info(self) -> Mapping[str, Any]:
         return _host_info()
-
-    def unsupported(self, case: Case) -> str | None:
-        return _unsupported(case.lib, case.backend)
 
     def deploy(self, local: Path) -> str:
         return str(local)
@@ -45,16 +39,6 @@ class HostDevice:
 
     def cleanup(self) -> None:
         pass
-
-
-@cache
-def _unsupported(lib: str, backend: str) -> str | None:
-    engine = engines.get(lib)
-    if not engines.installed(engine):
-        return f"{lib} is not installed on the host: pip install 'pytest-mobiledl[{engine.EXTRA}]'"
-    if backend not in engine.HOST_BACKENDS:
-        return f"{lib} on host has no {backend} backend (it has: {', '.join(engine.HOST_BACKENDS)}); run it on a phone"
-    return None
 
 
 @cache

@@ -102,7 +102,7 @@ class Farm:
         try:
             sandboxes = self._prepare()
             self._loop = _LoopThread()
-            self.devices = tuple(Device(props, box) for props, box in zip(self._props, sandboxes))
+            self.devices = tuple(Device(props, box) for props, box in zip(self._props, sandboxes, strict=True))
             for device in self.devices:
                 self._loop.call(device.start())
             for device in self.devices:

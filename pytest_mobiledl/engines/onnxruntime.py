@@ -34,6 +34,7 @@ def convert(model: ModelSpec, precision: str, out: Path) -> None:
     # The dynamo exporter is torch's recommended one since 2.9; it writes out in one file.
     program = torch.onnx.export(module, example, input_names=[t.name for t in model.inputs],
                                 opset_version=OPSET, dynamo=True, external_data=False)
+    assert program is not None  # dynamo=True always returns the program
     program.save(str(out), external_data=False)
 
 

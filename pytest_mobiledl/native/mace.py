@@ -48,7 +48,7 @@ def build_plan(request: RunRequest) -> RunPlan:
     prefix = posixpath.join(request.work_dir, "mace_input")
     stage = tuple(
         StagedFile(f"{prefix}_{format_name(name)}", bytes(4 * math.prod(shape)))
-        for name, shape in zip(request.input_names, request.input_shapes)
+        for name, shape in zip(request.input_names, request.input_shapes, strict=False)
     )
     fmt = request.layout
     argv = (

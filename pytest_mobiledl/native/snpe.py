@@ -55,7 +55,7 @@ def build_plan(request: RunRequest) -> RunPlan:
     if len(raws) == 1:
         line = raws[0].device_path
     else:
-        line = " ".join(f"{name}:={raw.device_path}" for name, raw in zip(request.input_names, raws))
+        line = " ".join(f"{name}:={raw.device_path}" for name, raw in zip(request.input_names, raws, strict=False))
     runs = request.warmup + request.iterations
     input_list = StagedFile(posixpath.join(work, "input_list.txt"), ("\n".join([line] * runs) + "\n").encode())
     net_run = (

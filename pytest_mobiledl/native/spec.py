@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from pytest_mobiledl.errors import MobiledlError
+from pytest_mobiledl.record import FLAGS as RECORD_FLAGS
 
 BACKENDS = ("cpu", "gpu", "nnapi", "dsp", "npu")
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -38,18 +39,7 @@ TAIL_CHARS = 2048
 
 #: What a ToolOutput can say about itself. Anything a tool did not give, or did differently
 #: from what was asked, is named here so a report never compares unlike numbers silently.
-FLAGS: Mapping[str, str] = {
-    "mean_only": "the tool printed a mean and no per-run samples",
-    "min_max_avg_only": "the tool printed min/max/avg (maybe std), no per-run samples",
-    "percentiles_only": "the tool printed a distribution (min/max/mean/percentiles), no samples",
-    "delegate_fallback_cpu": "part of the graph ran on the CPU although an accelerator was asked",
-    "warmup_fixed": "the tool ignores the requested warm-up count (it does its own)",
-    "warmup_included": "the summary includes the warm-up runs (the tool cannot separate them)",
-    "threads_not_set": "the tool has no thread-count switch; the library chose",
-    "min_time_ignored": "a minimum run time was asked but the tool has no such switch",
-    "backend_unverified": "the output does not prove which backend ran (it is fixed in the model)",
-    "count_unreported": "the tool does not print its run count; count is what the plan asked",
-}
+FLAGS: Mapping[str, str] = RECORD_FLAGS  # one vocabulary with the RunRecord
 
 #: The kinds of failure a parser tells apart; ``ToolError.kind`` is one of these.
 CAUSES: Mapping[str, str] = {

@@ -80,7 +80,7 @@ def test_offline_device_is_reported_offline_until_reconnected(farm: Farm, phone:
     device = farm.devices[0]
     device.faults.offline = True
     device.drop()
-    with pytest.raises(adbutils.AdbError, match="offline|not found"):
+    with pytest.raises(adbutils.AdbError, match=r"offline|not found"):
         phone.shell2("echo hi", v2=True)
     assert farm.state(farm.serials[0]) != "device"
     device.faults.offline = False

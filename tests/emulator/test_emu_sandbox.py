@@ -32,11 +32,14 @@ def test_symlinks_cannot_lead_a_push_or_pull_out_of_the_device(adb_farm: Farm, t
     assert "ro.product.model=Loopback 8" in phone.sync.read_text(f"{TMP}/bp")  # the device's, not the host's
 
 
-def test_the_chroot_shows_the_host_binaries_read_only_and_hides_the_rest(adb_farm: Farm) -> None:
+def test_the_chroot_shows_the_host_binaries_read_only_and_hides_the_rest(adb_farm: Farm, tmp_path: Path) -> None:
     require_chroot(adb_farm)
     phone = client(adb_farm)
     assert phone.shell2("touch /usr/mobiledl-x", v2=True).returncode != 0
-    assert phone.shell2("test -e /tmp || test -e /work/main/.git || test -e /home", v2=True).returncode == 1
+    (tmp_path / "host-only").touch()
+    repo_git = Path(__file__).resolve().parents[2] / ".git"  # the interpreter's prefix is shown, not the repo
+    hidden = f"test -e {tmp_path}/host-only || test -e {repo_git} || test -e /home"
+    assert phone.shell2(hidden, v2=True).returncode == 1
     assert phone.shell2(f"test -x {sys.executable}", v2=True).returncode == 0
     assert phone.shell("echo $HOME $TMPDIR; id -un; pwd") == f"{TMP} {TMP}\nshell\n/"
 

@@ -69,13 +69,13 @@ def test_nan_or_infinite_is_rejected(lib: str, name: str, old: str, new: str) ->
 
 def test_min_above_max_is_rejected() -> None:
     text = sample("mnn", "cpu_4threads.txt").replace("min =    9.861 ms", "min =   19.861 ms")
-    with pytest.raises(ToolError, match="min 19.861 ms > max"):
+    with pytest.raises(ToolError, match=r"min 19\.861 ms > max"):
         parse("mnn", text, warmup=10)
 
 
 def test_mean_outside_min_max_is_rejected() -> None:
     text = sample("ncnn", "cpu_4threads.txt").replace("avg =   12.21", "avg =   14.21")
-    with pytest.raises(ToolError, match="mean 14.21 ms outside"):
+    with pytest.raises(ToolError, match=r"mean 14\.21 ms outside"):
         SPECS["ncnn"].parse("", text, 0, make_request("ncnn", precision="fp16", warmup=8))
 
 
