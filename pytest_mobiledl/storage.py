@@ -44,7 +44,7 @@ def session(config: pytest.Config) -> Any | None:
 def add(config: pytest.Config, nodeid: str, record: RunRecord) -> bool:
     """Make one item's on-device samples a pytest-benchmark result. False if it cannot hold it."""
     bs = session(config)
-    if bs is None or record.samples_ms is None:
+    if bs is None:
         return False
     from pytest_benchmark.stats import Metadata
 
@@ -62,8 +62,14 @@ def add(config: pytest.Config, nodeid: str, record: RunRecord) -> bool:
     )
     options = {"timer": "on-device", "warmup": record.warmup, "min_rounds": record.iterations,
                "min_time": 0, "max_time": 0, "disable_gc": False}
-    metadata = Metadata(origin, iterations=1, options=options)  # type: ignore[no-untyped-call]
-    for sample_ms in record.samples_ms:
-        metadata.update(sample_ms / 1000)  # type: ignore[no-untyped-call]  # it works in seconds
+    if record.samples_ms is not None:
+        rounds, iterations = list(record.samples_ms), 1
+    else:
+        # A tool that printed only a mean timed `count` runs together: in pytest-benchmark's own
+        # terms, one round of `count` iterations. Its min/max/std stay in extra_info.
+        rounds, iterations = [record.summary_ms["mean"] * record.count], record.count
+    metadata = Metadata(origin, iterations=iterations, options=options)  # type: ignore[no-untyped-call]
+    for round_ms in rounds:
+        metadata.update(round_ms / 1000)  # type: ignore[no-untyped-call]  # it works in seconds
     bs.benchmarks.append(metadata)
     return True

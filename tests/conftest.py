@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-pytest_plugins = ["pytester"]
+pytest_plugins = ["pytester", "pytest_mobiledl.emulator.fixtures"]
 
 BENCH_FILE = '''
 import json, pathlib

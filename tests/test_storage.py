@@ -43,6 +43,17 @@ def test_a_record_becomes_a_pytest_benchmark_result(pytester: pytest.Pytester) -
     json.dumps(saved)  # what pytest-benchmark writes must be plain JSON
 
 
+def test_a_mean_only_record_is_one_round_of_count_iterations(pytester: pytest.Pytester) -> None:
+    config = pytester.parseconfigure()
+    record = from_dict(GOLDEN | {"samples_ms": None, "summary_ms": {"mean": 9.9, "min": 9.7, "max": 11.3},
+                                 "flags": ["min_max_avg_only"], "count": 50, "iterations": 50})
+    assert storage.add(config, "bench.py::test_latency[R58M-tflite-m-cpu-fp32-t4]", record)
+    saved = storage.session(config).benchmarks[0].as_dict(include_data=True)
+    assert saved["stats"]["rounds"] == 1 and saved["stats"]["iterations"] == 50
+    assert saved["stats"]["median"] == pytest.approx(0.0099)
+    assert saved["extra_info"]["summary_ms"]["max"] == 11.3 and saved["extra_info"]["flags"] == ["min_max_avg_only"]
+
+
 def test_without_pytest_benchmark_nothing_is_stored(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfigure("-p", "no:benchmark")
     assert storage.session(config) is None

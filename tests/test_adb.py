@@ -1,0 +1,134 @@
+"""The ADB path for real: the real adb server, loopback devices, pushes, runs and stored results."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import adbutils
+import pytest
+
+from pytest_mobiledl.devices.adb import FILES, AdbDevice, discover, parse_servers
+from pytest_mobiledl.emulator import Farm
+
+RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=10", "--libs=onnxruntime,tflite"]
+SAMPLE = Path(__file__).parents[1] / "native_runners" / "tflite" / "samples" / "cpu_4threads.txt"
+
+
+def devices(farm: Farm) -> dict[str, AdbDevice]:
+    return discover(parse_servers(farm.server))
+
+
+def test_device_facts_come_from_props_and_sys(adb_farm: Farm) -> None:
+    facts = devices(adb_farm)[adb_farm.serials[0]].info()
+    assert (facts["manufacturer"], facts["model"], facts["abi"], facts["sdk"]) == ("MobileDL", "Loopback 8",
+                                                                                  "x86_64", "34")
+    assert facts["cores"] == 8 and facts["cpu_max_khz"] == [1800000] * 4 + [2400000] * 4
+    assert facts["mem_total_mb"] == 8192 and facts["adb_server"] == adb_farm.server
+
+
+def test_two_emulated_devices_end_to_end(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--devices=all", f"--adb-server={adb_farm.server}",
+                                            "--benchmark-autosave")
+    result.assert_outcomes(passed=6)
+    [run] = [json.loads(p.read_text()) for p in bench_dir.path.glob(".benchmarks/*/*.json")]
+    assert set(run["machine_info"]["mobiledl_devices"]) == {"host", *adb_farm.serials}
+    for bench in run["benchmarks"]:
+        device = bench["extra_info"]["device"]
+        assert bench["param"].startswith(device["serial"] + "-")
+        assert bench["stats"]["rounds"] == 10
+        if device["serial"] != "host":
+            assert device["model"] == "Loopback 8" and device["cores"] == 8
+
+
+def remote_files(farm: Farm) -> dict[str, str]:
+    phone = adbutils.AdbClient(*farm.host_port).device(farm.serials[0])
+    listing = phone.shell2(f"find {FILES} -type f -exec stat -c '%n %Y %i' {{}} +", v2=True).stdout
+    return dict(line.split(" ", 1) for line in listing.splitlines())
+
+
+def test_a_second_run_pushes_nothing(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+    args = [*RUN, f"--devices={adb_farm.serials[0]}", f"--adb-server={adb_farm.server}"]
+    bench_dir.runpytest_subprocess(*args).assert_outcomes(passed=2)
+    before = remote_files(adb_farm)
+    assert any(name.endswith("mobiledl-runner.pyz") for name in before)
+    bench_dir.runpytest_subprocess(*args).assert_outcomes(passed=2)
+    assert remote_files(adb_farm) == before  # same files, same mtimes and inodes: nothing pushed
+
+
+def test_session_folder_is_removed_at_the_end(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+    bench_dir.runpytest_subprocess(*RUN, f"--devices={adb_farm.serials[1]}", f"--adb-server={adb_farm.server}",
+                                   "--libs=tflite").assert_outcomes(passed=1)
+    phone = adbutils.AdbClient(*adb_farm.host_port).device(adb_farm.serials[1])
+    assert "session-" not in phone.shell2("ls /data/local/tmp/mobiledl", v2=True).stdout
+
+
+def test_native_tool_path_deploys_runs_and_parses(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+    # The real benchmark_model is arm64 only; this stand-in replays its recorded output, so what
+    # is tested is the plugin's side: deploy of the runner folder, argv, parse, record, storage.
+    tool = bench_dir.path / "runners" / "tflite"
+    tool.mkdir(parents=True)
+    (tool / "recorded.txt").write_text(SAMPLE.read_text())
+    (tool / "VERSION").write_text("2.16.1\n")
+    script = tool / "benchmark_model"
+    script.write_text('#!/system/bin/sh\necho "$@" > argv.txt\ncat "$(dirname "$0")/recorded.txt"\n')
+    script.chmod(0o755)
+    serial = adb_farm.serials[0]
+    result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--libs=tflite", "--threads=4", "--warmup=5",
+                                            "--iterations=50", f"--devices={serial}",
+                                            f"--adb-server={adb_farm.server}", f"--runner-dir={tool.parent}",
+                                            "--benchmark-json=out.json")
+    result.assert_outcomes(passed=1)
+    [bench] = json.loads((bench_dir.path / "out.json").read_text())["benchmarks"]
+    extra = bench["extra_info"]
+    assert extra["lib_version"] == "2.16.1" and extra["flags"] == ["min_max_avg_only"]
+    assert extra["summary_ms"]["mean"] == pytest.approx(9.92148) and extra["init_ms"] == pytest.approx(41.236)
+    assert bench["stats"]["iterations"] == 50 and bench["stats"]["mean"] == pytest.approx(0.00992148)
+
+
+def test_missing_native_runner_on_a_phone_is_a_skip_naming_the_file(bench_dir: pytest.Pytester,
+                                                                     make_adb_farm: object) -> None:
+    from pytest_mobiledl.emulator import DeviceProps
+
+    arm_phone = DeviceProps().with_properties({"ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a"})
+    farm = make_adb_farm(devices=1, props=arm_phone)  # type: ignore[operator]
+    result = bench_dir.runpytest_subprocess(*RUN, f"--devices={farm.serials[0]}", f"--adb-server={farm.server}",
+                                            "--runner-dir=/nowhere", "-rs")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*no onnxruntime runner: expected /nowhere/onnxruntime/onnxruntime_perf_test "
+                                 "(see native_runners/onnxruntime/README.md)*"])
+
+
+def test_failed_push_is_one_line_and_other_devices_go_on(bench_dir: pytest.Pytester,
+                                                         make_adb_farm: object) -> None:
+    farm = make_adb_farm(devices=2)  # type: ignore[operator]
+    farm.devices[0].faults.push_error = "No space left on device"
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=tflite", f"--devices={','.join(farm.serials)}",
+                                            f"--adb-server={farm.server}")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines([f"*{farm.serials[0]} tflite: push of * to {farm.serials[0]} failed: *"])
+    result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_runner_timeout_on_a_device_kills_the_run(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+    serial = adb_farm.serials[1]
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=tflite", f"--devices={serial}",
+                                            f"--adb-server={adb_farm.server}", "--mobiledl-delay-ms=1000",
+                                            "--runner-timeout=3")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines([f"*{serial} tflite: runner timed out after 3 s on {serial} (--runner-timeout)*"])
+    processes = adbutils.AdbClient(*adb_farm.host_port).device(serial).shell2("ps -ef", v2=True).stdout
+    assert not re.search(r"mobiledl-runner\.pyz .*--delay-ms 1000", processes)  # killed, not orphaned
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--devices=all", "--adb-server=127.0.0.1:9"], "*--devices: no adb server answers at 127.0.0.1:9*"),
+    (["--devices=SERIAL404"], "*--devices: no device SERIAL404 on *; available: all, host, *"),
+])
+def test_device_errors_are_one_usage_line(bench_dir: pytest.Pytester, adb_farm: Farm, args: list[str],
+                                          message: str) -> None:
+    extra = [] if any(a.startswith("--adb-server") for a in args) else [f"--adb-server={adb_farm.server}"]
+    result = bench_dir.runpytest_subprocess("--collect-only", *args, *extra)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
