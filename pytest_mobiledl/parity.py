@@ -10,6 +10,10 @@ values are compared.
 | fp32 | max relative error ≤ 1e-4 |
 | fp16 | max relative error ≤ 1e-2 |
 | int8 | max relative error ≤ 5e-2, or cosine similarity ≥ 0.99 |
+
+A comparison proves something only if a wrong model would fail it: ``sensitivity`` is how much
+the source's own output moves between two seeded inputs. Below twice the tolerance, a
+conversion that ignored its input would pass, so parity is reported as not proven.
 """
 
 from __future__ import annotations
@@ -24,7 +28,17 @@ TOLERANCE = {"fp32": 1e-4, "fp16": 1e-2, "int8": 5e-2}
 INT8_COSINE = 0.99
 
 
-def compare(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], precision: str) -> dict[str, Any]:
+def sensitivity(reference: Sequence[np.ndarray], other: Sequence[np.ndarray]) -> float:
+    """How far the source's output moves for another input, relative to its largest magnitude."""
+    import numpy as np
+
+    a = np.concatenate([np.asarray(r, dtype=np.float64).ravel() for r in reference])
+    b = np.concatenate([np.asarray(r, dtype=np.float64).ravel() for r in other])
+    return float(np.abs(a - b).max() / (np.abs(a).max() or 1.0))
+
+
+def compare(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], precision: str,
+            input_sensitivity: float | None = None) -> dict[str, Any]:
     """Parity numbers for one artifact; ``passed`` says whether they are within tolerance."""
     import numpy as np
 
@@ -40,8 +54,13 @@ def compare(reference: Sequence[np.ndarray], outputs: Sequence[np.ndarray], prec
     cosine = float(a @ b) / denom if denom else float(np.array_equal(a, b))
     passed = bool(np.isfinite(b).all()) and (
         rel <= TOLERANCE[precision] or (precision == "int8" and cosine >= INT8_COSINE))
-    return {"passed": passed, "precision": precision, "tolerance": TOLERANCE[precision],
-            "max_abs_err": float(np.abs(a - b).max()), "max_rel_err": rel, "cosine": cosine}
+    result = {"passed": passed, "precision": precision, "tolerance": TOLERANCE[precision],
+              "max_abs_err": float(np.abs(a - b).max()), "max_rel_err": rel, "cosine": cosine,
+              "sensitivity": input_sensitivity}
+    if input_sensitivity is not None and input_sensitivity < 2 * TOLERANCE[precision]:
+        result |= {"passed": False, "error": f"not proven: the source's output moves only {input_sensitivity:.1e} "
+                                            f"between inputs, below twice the tolerance"}
+    return result
 
 
 def describe(parity: dict[str, Any]) -> str:

@@ -49,14 +49,36 @@ class ModelSpec:
     build: Callable[[], torch.nn.Module]
     seed: int = 0
 
-    def instantiate(self) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
+    def instantiate(self, input_seed: int | None = None) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
         """The module with its seeded weights, in eval mode, and its seeded example inputs."""
         import torch
 
         torch.manual_seed(self.seed)
-        module = self.build().eval()
-        feeds = random_inputs(self.inputs, self.seed)
+        module = _variance_preserving(self.build()).eval()
+        feeds = random_inputs(self.inputs, self.seed if input_seed is None else input_seed)
         return module, tuple(torch.from_numpy(feeds[t.name]) for t in self.inputs)
+
+
+def _variance_preserving(module: torch.nn.Module) -> torch.nn.Module:
+    """Re-draw weights so activations keep their scale through every layer.
+
+    PyTorch's default init shrinks activations layer after layer: in a deep random network the
+    output ends up equal to the last bias whatever the input, and parity would pass for any
+    conversion. He init on fan-in and random batch-norm affines keep every layer in the output.
+    """
+    import torch
+    from torch import nn
+
+    with torch.no_grad():
+        for layer in module.modules():
+            if isinstance(layer, (nn.Conv1d, nn.Conv2d, nn.Linear)):
+                nn.init.kaiming_normal_(layer.weight, mode="fan_in", nonlinearity="relu")
+                if layer.bias is not None:
+                    nn.init.normal_(layer.bias, std=0.1)
+            elif isinstance(layer, (nn.BatchNorm1d, nn.BatchNorm2d)):
+                nn.init.uniform_(layer.weight, 0.5, 1.5)
+                nn.init.normal_(layer.bias, std=0.1)
+    return module
 
 
 @dataclass(frozen=True)
@@ -145,16 +167,16 @@ def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, An
     engine = engines.get(lib)
     engine.convert(model, precision, out)
     module, example = model.instantiate()
+    _, other = model.instantiate(input_seed=model.seed + 1)
     with torch.no_grad():
-        reference = module(*example)
-    references = list(reference) if isinstance(reference, (tuple, list)) else [reference]
+        references, others = _outputs(module(*example)), _outputs(module(*other))
     # The runtime must take the artifact: if it cannot (a missing op), that is the finding.
     session = engine.open_session(str(out), 1, "cpu", precision)
     feeds = {spec.name: x.numpy().reshape(spec.shape).astype(spec.dtype)
              for spec, x in zip(session.inputs(), example, strict=True)}
     outputs = session.run(feeds)
     return {
-        "parity": parity.compare([np.asarray(r.detach()) for r in references], outputs, precision),
+        "parity": parity.compare(references, outputs, precision, parity.sensitivity(references, others)),
         "inputs": [[spec.name, list(spec.shape), spec.dtype] for spec in session.inputs()],
         "outputs": [list(np.shape(o)) for o in outputs],
     }
@@ -162,12 +184,20 @@ def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, An
 
 def _cache_key(model: str, engine: Any, precision: str) -> str:
     h = hashlib.sha256(precision.encode())
-    for module in (f"{MODELS_PACKAGE}.{model}", engine.__name__):
+    # The model, how it is instantiated and checked (this module, parity), and its route.
+    for module in (f"{MODELS_PACKAGE}.{model}", __name__, "pytest_mobiledl.parity", engine.__name__):
         origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
         h.update(Path(origin).read_bytes())  # type: ignore[arg-type]
     for dist in engine.CONVERTERS:
         h.update(f"{dist}={engines.version(dist)}".encode())
     return h.hexdigest()[:16]
+
+
+def _outputs(result: Any) -> list[Any]:
+    import numpy as np
+
+    tensors = list(result) if isinstance(result, (tuple, list)) else [result]
+    return [np.asarray(t.detach()) for t in tensors]
 
 
 def main(argv: list[str]) -> int:

@@ -46,6 +46,14 @@ def test_mismatched_outputs_fail_with_the_sizes() -> None:
     assert parity.describe(result).startswith("parity failed: output sizes")
 
 
+def test_parity_is_not_proven_when_the_output_ignores_the_input() -> None:
+    still = [r + 1e-6 for r in REF]  # another input moved the output by 2e-7 of its magnitude
+    result = parity.compare(REF, REF, "fp32", parity.sensitivity(REF, still))
+    assert not result["passed"] and result["error"].startswith("not proven: the source's output moves only 2.0e-07")
+    moving = [r * 1.5 for r in REF]
+    assert parity.compare(REF, REF, "fp32", parity.sensitivity(REF, moving))["passed"]
+
+
 def test_non_finite_output_never_passes() -> None:
     assert not parity.compare(REF, [REF[0] * np.nan, REF[1]], "int8")["passed"]
 
@@ -53,3 +61,4 @@ def test_non_finite_output_never_passes() -> None:
 def test_every_artifact_carries_its_parity(model_cache: Path) -> None:
     artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
     assert artifact.parity["passed"] and artifact.parity["max_rel_err"] < 1e-5
+    assert artifact.parity["sensitivity"] > 0.02  # the zoo's weights keep the input in the output

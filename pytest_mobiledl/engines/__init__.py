@@ -27,6 +27,10 @@ if TYPE_CHECKING:
 LIBS: dict[str, str] = {
     "onnxruntime": "pytest_mobiledl.engines.onnxruntime",
     "tflite": "pytest_mobiledl.engines.tflite",
+    "ncnn": "pytest_mobiledl.engines.ncnn",
+    "mnn": "pytest_mobiledl.engines.mnn",
+    "pytorch": "pytest_mobiledl.engines.pytorch",
+    "executorch": "pytest_mobiledl.engines.executorch",
 }
 
 
@@ -51,6 +55,11 @@ class Engine(Protocol):
     PRECISIONS: tuple[str, ...]
     #: Distributions whose versions key the artifact cache (a new converter means a new artifact).
     CONVERTERS: tuple[str, ...]
+    #: Modules the runner imports before timing: importing a library is a process cost, not a
+    #: model's load or init (ExecuTorch's runtime import alone takes ~8 s).
+    RUNTIME: tuple[str, ...]
+    #: Record flags every run of this engine carries (e.g. ``no_mobile_optimization``).
+    FLAGS: tuple[str, ...]
 
     def convert(self, model: ModelSpec, precision: str, out: Path) -> None: ...
 

@@ -21,7 +21,9 @@ SUFFIX = ".onnx"
 HOST_BACKENDS = ("cpu",)
 PRECISIONS = ("fp32",)
 CONVERTERS = ("torch", "onnx", "onnxscript")
-OPSET = 17
+RUNTIME = ("onnxruntime",)
+FLAGS: tuple[str, ...] = ()
+OPSET = 18  # the dynamo exporter writes 18; asking lower makes it try (and fail) to down-convert
 
 _DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
            "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8"}

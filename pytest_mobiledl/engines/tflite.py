@@ -25,6 +25,8 @@ SUFFIX = ".tflite"
 HOST_BACKENDS = ("cpu",)
 PRECISIONS = ("fp32",)
 CONVERTERS = ("torch", "litert-torch")
+RUNTIME = ("ai_edge_litert.interpreter",)
+FLAGS: tuple[str, ...] = ()
 
 
 def convert(model: ModelSpec, precision: str, out: Path) -> None:

@@ -1,0 +1,99 @@
+"""ExecuTorch: ``torch.export`` → ``to_edge_transform_and_lower`` (XNNPACK) → ``.pte``, run by its runtime.
+
+The XNNPACK partitioner delegates every operator it supports (for the zoo's CNNs: all of them);
+the rest would run on the kernels linked into the runtime (``executorch.runtime``). XNNPACK runs
+on ExecuTorch's own thread pool, which ``_unsafe_reset_threadpool`` resizes. "Unsafe" means: not
+while a delegate that holds the pool is running, so it is called before the program loads.
+
+A ``.pte`` keeps input shapes and dtypes (the method's metadata) but not names, so inputs are
+named by position: ``in0``, ``in1``… Importing the runtime imports torch and executorch.exir
+(about 5–10 s); that lands in the runner's init time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mobiledl.tensors import TensorSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pytest_mobiledl.zoo import ModelSpec
+
+LIB = "executorch"
+MODULE = "executorch"
+DIST = "executorch"
+EXTRA = "executorch"
+SUFFIX = ".pte"
+HOST_BACKENDS = ("cpu",)
+PRECISIONS = ("fp32",)
+CONVERTERS = ("torch", "executorch")
+RUNTIME = ("executorch.runtime", "executorch.extension.pybindings.portable_lib")
+FLAGS: tuple[str, ...] = ()
+
+METHOD = "forward"
+#: c10::ScalarType codes, as MethodMeta reports dtypes.
+_DTYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64",
+           11: "bool"}
+
+
+def convert(model: ModelSpec, precision: str, out: Path) -> None:
+    import torch
+    from executorch.backends.xnnpack.partition.xnnpack_partitioner import XnnpackPartitioner
+    from executorch.exir import to_edge_transform_and_lower
+
+    _check_precision(precision)
+    module, example = model.instantiate()
+    exported = torch.export.export(module, example)
+    program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
+    with open(out, "wb") as f:
+        program.write_to_file(f)
+
+
+def open_session(path: str, threads: int, backend: str, precision: str) -> _Session:
+    from executorch.extension.pybindings.portable_lib import _threadpool_get_thread_count, _unsafe_reset_threadpool
+    from executorch.runtime import Runtime
+
+    _check_precision(precision)
+    _unsafe_reset_threadpool(threads)
+    if _threadpool_get_thread_count() != threads:
+        raise RuntimeError(f"ExecuTorch's thread pool has {_threadpool_get_thread_count()} threads, asked {threads}")
+    program = Runtime.get().load_program(Path(path))
+    method = program.load_method(METHOD)
+    if method is None:
+        raise RuntimeError(f"{path} has no {METHOD!r} method")
+    meta = method.metadata
+    specs = []
+    for i in range(meta.num_inputs()):
+        info = meta.input_tensor_meta(i)
+        specs.append(TensorSpec(f"in{i}", tuple(int(d) for d in info.sizes()), _DTYPES[int(info.dtype())]))
+    return _Session(program, method, specs)
+
+
+def engine_options(backend: str, precision: str) -> dict[str, Any]:
+    return {"delegate": "xnnpack"}
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"executorch has no {precision} route (it has: {', '.join(PRECISIONS)})")
+
+
+class _Session:
+    def __init__(self, program: Any, method: Any, specs: list[TensorSpec]) -> None:
+        self._program = program  # the method's memory belongs to its program: keep it alive
+        self._method = method
+        self._specs = specs
+
+    def inputs(self) -> Sequence[TensorSpec]:
+        return self._specs
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
+        import torch
+
+        # ExecuTorch copies inputs into its planned memory and outputs out of it on every call.
+        outputs = self._method.execute([torch.from_numpy(feeds[s.name]) for s in self._specs])
+        return [o.numpy() for o in outputs]

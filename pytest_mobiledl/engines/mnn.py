@@ -1,0 +1,121 @@
+"""MNN: ``torch.onnx.export`` → ``.onnx`` → MNN's converter, in-process → ``.mnn``, run by ``MNN.nn``.
+
+Never the ``mnnconvert`` console script, nor anything under ``MNN.tools``: importing
+``MNN.tools`` imports its usage logger, which runs ``pip install`` at import time and uploads
+conversion details to a remote endpoint. The converter itself is the C++ extension ``_tools``
+that the same wheel installs at top level; ``_tools.mnnconvert(argv)`` is what the console
+script calls before it logs. A test checks that a conversion opens no connection.
+
+Precision: fp32 converts plainly and runs with ``PrecisionMode.High`` (fp32 on every backend;
+on the CPU MNN's default Normal means the same). fp16 converts with ``--fp16`` (weights stored
+as fp16) and runs with ``PrecisionMode.Low``, which computes in fp16 where the CPU can (ARMv8.2)
+and in fp32 elsewhere (x86). ``--weightQuantBits 8`` only compresses weights (they are
+dequantized to float at load), so it is not offered as int8.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mobiledl.tensors import TensorSpec
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from pytest_mobiledl.zoo import ModelSpec
+
+LIB = "mnn"
+MODULE = "MNN"
+DIST = "MNN"
+EXTRA = "mnn"
+SUFFIX = ".mnn"
+HOST_BACKENDS = ("cpu",)
+PRECISIONS = ("fp32", "fp16")
+CONVERTERS = ("torch", "onnx", "onnxscript", "MNN")
+RUNTIME = ("MNN", "MNN.expr")
+FLAGS: tuple[str, ...] = ()
+#: 18: the dynamo exporter's own opset (asking for 17 makes it try, and fail, to down-convert).
+OPSET = 18
+
+_PRECISION_MODE = {"fp32": "High", "fp16": "Low"}
+#: MNN.expr dtype name -> numpy dtype name.
+_DTYPES = {"float": "float32", "double": "float64", "int": "int32", "int64": "int64", "uint8": "uint8", "int8": "int8"}
+
+
+def convert(model: ModelSpec, precision: str, out: Path) -> None:
+    import torch
+
+    _check_precision(precision)
+    module, example = model.instantiate()
+    with tempfile.TemporaryDirectory(prefix="mobiledl-mnn-") as tmp:
+        onnx_path = Path(tmp) / "model.onnx"
+        program = torch.onnx.export(module, example, input_names=[t.name for t in model.inputs],
+                                    opset_version=OPSET, dynamo=True, external_data=False)
+        if program is None:
+            raise RuntimeError("torch.onnx.export returned no program")
+        program.save(str(onnx_path), external_data=False)
+
+        import _tools  # MNN's converter; see the module docstring for why not MNN.tools
+
+        argv = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(out),
+                "--bizCode", "mobiledl"]
+        if precision == "fp16":
+            argv.append("--fp16")
+        if not _tools.mnnconvert(argv) or not out.exists():
+            raise RuntimeError(f"MNN's converter rejected the ONNX export (argv {argv[1:]})")
+
+
+def open_session(path: str, threads: int, backend: str, precision: str) -> _Session:
+    import MNN
+    import MNN.expr as F
+
+    _check_precision(precision)
+    # Fixed shapes (shape_mutable=False) let MNN plan memory once, as its Session API does;
+    # rearrange=True lets it repack weights for its kernels at load.
+    module = MNN.nn.load_module_from_file(
+        path, [], [], backend=F.Backend.CPU, thread_num=threads, shape_mutable=False, rearrange=True,
+        precision_mode=getattr(F.PrecisionMode, _PRECISION_MODE[precision]),
+    )
+    info = module.get_info()
+    specs = [TensorSpec(name, tuple(int(d) for d in var.shape), _DTYPES[str(var.dtype).rpartition(".")[2]])
+             for name, var in zip(info["inputNames"], info["inputs"], strict=True)]
+    return _Session(module, specs)
+
+
+def engine_options(backend: str, precision: str) -> dict[str, Any]:
+    return {"backend": "CPU", "precision_mode": _PRECISION_MODE[precision].lower(),
+            "weights": precision, "api": "MNN.nn.Module"}
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"MNN has no {precision} route here (it has: {', '.join(PRECISIONS)})")
+
+
+class _Session:
+    def __init__(self, module: Any, specs: list[TensorSpec]) -> None:
+        import MNN.expr as F
+
+        self._module = module
+        self._specs = specs
+        self._dtypes = {numpy_name: getattr(F.dtype, name) for name, numpy_name in _DTYPES.items()}
+
+    def inputs(self) -> Sequence[TensorSpec]:
+        return self._specs
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
+        import MNN.expr as F
+        import numpy as np
+
+        # One inference as an app does it: inputs copied into MNN variables, forward, outputs
+        # converted out of MNN's packed NC4HW4 layout where a kernel left them in it, and copied.
+        args = [F.const(feeds[s.name], list(s.shape), F.NCHW, self._dtypes[s.dtype]) for s in self._specs]
+        results = []
+        for var in self._module.forward(args):
+            if var.data_format == F.NC4HW4:
+                var = F.convert(var, F.NCHW)
+            results.append(np.array(var.read()))
+        return results
