@@ -82,7 +82,7 @@ class NativeRunner:
     def run(self, device: Device, case: Case, artifact: Artifact, selection: Selection) -> RunRecord:
         tool_dir = device.deploy(self.files)
         request = native.RunRequest(
-            binary=f"{tool_dir}/{self.spec.binary}", model=device.deploy(artifact.path),
+            binary=f"{tool_dir}/{self.spec.binary}", model=self._deploy_model(device, artifact),
             work_dir=device.workdir, backend=case.backend, precision=case.precision, threads=case.threads,
             warmup=selection.warmup, iterations=selection.iterations, min_time_s=selection.min_time,
             input_shapes=tuple(t.shape for t in artifact.inputs), input_names=tuple(t.name for t in artifact.inputs))
@@ -98,6 +98,14 @@ class NativeRunner:
             samples_ms=output.samples_ms, summary_ms={} if output.samples_ms else dict(output.summary_ms),
             load_ms=output.load_ms, init_ms=output.init_ms, first_inference_ms=output.first_inference_ms,
             peak_rss_mb=output.peak_memory_mb, engine_options={"tool": self.spec.binary}, flags=flags)
+
+    def _deploy_model(self, device: Device, artifact: Artifact) -> str:
+        """The artifact as the tool reads it: some engines keep it packed (ncnn's param + bin)."""
+        unpack = getattr(engines.get(artifact.lib), "native_files", None)
+        if unpack is None:
+            return device.deploy(artifact.path)
+        folder, name = unpack(artifact.path)
+        return f"{device.deploy(folder)}/{name}"
 
     def version(self) -> str:
         """Tools rarely print their version: a VERSION file beside the binary says it."""

@@ -13,7 +13,7 @@ from pytest_mobiledl.devices.adb import FILES, AdbDevice, discover, parse_server
 from pytest_mobiledl.emulator import Farm
 
 RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=10", "--libs=onnxruntime,tflite"]
-SAMPLE = Path(__file__).parents[1] / "native_runners" / "tflite" / "samples" / "cpu_4threads.txt"
+SAMPLES = Path(__file__).parents[1] / "native_runners"
 
 
 def devices(farm: Farm) -> dict[str, AdbDevice]:
@@ -64,27 +64,38 @@ def test_session_folder_is_removed_at_the_end(bench_dir: pytest.Pytester, adb_fa
     assert "session-" not in phone.shell2("ls /data/local/tmp/mobiledl", v2=True).stdout
 
 
-def test_native_tool_path_deploys_runs_and_parses(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
-    # The real benchmark_model is arm64 only; this stand-in replays its recorded output, so what
-    # is tested is the plugin's side: deploy of the runner folder, argv, parse, record, storage.
-    tool = bench_dir.path / "runners" / "tflite"
+# The real tools are arm64 only; these stand-ins replay a recorded output, so what is tested is
+# the plugin's side: the runner folder and model deployed, the argv, the parse, record, storage.
+STAND_INS = {
+    "tflite": ("benchmark_model", 'cat "$(dirname "$0")/recorded.txt"'),
+    # benchncnn names the model it read: replay the line with the .param path it was given.
+    "ncnn": ("benchncnn", 'p=$(for a in "$@"; do case $a in param=*) echo "${a#param=}";; esac; done)\n'
+                          'test -s "$p" && test -s "${p%.param}.bin" || exit 9\n'
+                          'sed "s|^/data/local/tmp/mobiledl/models/mobilenet_v2.param|$p|" '
+                          '"$(dirname "$0")/recorded.txt" >&2'),
+}
+
+
+@pytest.mark.parametrize(("lib", "precision", "mean_ms"), [("tflite", "fp32", 9.92148), ("ncnn", "fp16", 12.21)])
+def test_native_tool_path_deploys_runs_and_parses(bench_dir: pytest.Pytester, adb_farm: Farm, lib: str,
+                                                  precision: str, mean_ms: float) -> None:
+    binary, body = STAND_INS[lib]
+    tool = bench_dir.path / "runners" / lib
     tool.mkdir(parents=True)
-    (tool / "recorded.txt").write_text(SAMPLE.read_text())
-    (tool / "VERSION").write_text("2.16.1\n")
-    script = tool / "benchmark_model"
-    script.write_text('#!/system/bin/sh\necho "$@" > argv.txt\ncat "$(dirname "$0")/recorded.txt"\n')
-    script.chmod(0o755)
-    serial = adb_farm.serials[0]
-    result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--libs=tflite", "--threads=4", "--warmup=5",
-                                            "--iterations=50", f"--devices={serial}",
-                                            f"--adb-server={adb_farm.server}", f"--runner-dir={tool.parent}",
-                                            "--benchmark-json=out.json")
+    (tool / "recorded.txt").write_text((SAMPLES / lib / "samples" / "cpu_4threads.txt").read_text())
+    (tool / "VERSION").write_text("1.2.3\n")
+    (tool / binary).write_text(f"#!/system/bin/sh\n{body}\n")
+    (tool / binary).chmod(0o755)
+    result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", f"--libs={lib}", f"--precisions={precision}",
+                                            "--threads=4", "--warmup=5", "--iterations=50",
+                                            f"--devices={adb_farm.serials[0]}", f"--adb-server={adb_farm.server}",
+                                            f"--runner-dir={tool.parent}", "--benchmark-json=out.json")
     result.assert_outcomes(passed=1)
     [bench] = json.loads((bench_dir.path / "out.json").read_text())["benchmarks"]
     extra = bench["extra_info"]
-    assert extra["lib_version"] == "2.16.1" and extra["flags"] == ["min_max_avg_only"]
-    assert extra["summary_ms"]["mean"] == pytest.approx(9.92148) and extra["init_ms"] == pytest.approx(41.236)
-    assert bench["stats"]["iterations"] == 50 and bench["stats"]["mean"] == pytest.approx(0.00992148)
+    assert extra["lib_version"] == "1.2.3" and "min_max_avg_only" in extra["flags"]
+    assert extra["summary_ms"]["mean"] == pytest.approx(mean_ms)
+    assert bench["stats"]["iterations"] == 50 and bench["stats"]["mean"] == pytest.approx(mean_ms / 1000)
 
 
 def test_missing_native_runner_on_a_phone_is_a_skip_naming_the_file(bench_dir: pytest.Pytester,

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import tempfile
 import zipfile
@@ -107,6 +108,23 @@ def open_session(path: str, threads: int, backend: str, precision: str) -> _Sess
     if len(blobs) != len(specs):
         raise RuntimeError(f"{path}: the graph has inputs {blobs}, the manifest {[s.name for s in specs]}")
     return _Session(net, specs, blobs, _numbered(net.output_names(), "out"))
+
+
+def native_files(artifact: Path) -> tuple[Path, str]:
+    """What benchncnn reads on a phone: the .param/.bin pair, unpacked once beside the artifact.
+
+    Returns the folder to push and the model file's name inside it."""
+    folder = artifact.with_name(artifact.name + ".native")
+    if not folder.is_dir():
+        staging = Path(tempfile.mkdtemp(prefix=folder.name, dir=artifact.parent))
+        with zipfile.ZipFile(artifact) as archive:
+            archive.extract(PARAM, staging)
+            archive.extract(BIN, staging)
+        try:
+            staging.rename(folder)  # atomic; another process may have won, which is as good
+        except OSError:
+            shutil.rmtree(staging, ignore_errors=True)
+    return folder, PARAM
 
 
 def engine_options(backend: str, precision: str) -> dict[str, Any]:
