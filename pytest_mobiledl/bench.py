@@ -32,7 +32,8 @@ class Bench:
     def run(self) -> RunRecord:
         case, selection = self.case, self.selection
         try:
-            artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild)
+            artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
+                                    selection.user_models.get(case.model))
         except ConversionError as exc:
             pytest.skip(str(exc))  # the converter's own words: a finding about the library, not a bug
         try:

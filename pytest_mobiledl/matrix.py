@@ -36,7 +36,18 @@ def expand(selection: Selection, devices: Iterable[str],
     dims = (devices, selection.libs, selection.models, selection.backends, selection.precisions, selection.threads)
     for device, lib, model, backend, precision, threads in itertools.product(*dims):
         case = Case(device, lib, model, backend, precision, threads)
-        yield case, _lib_reason(lib, precision) or unsupported(case)
+        source = selection.user_models.get(model)
+        yield case, (_lib_reason(lib, precision) or (_route_reason(lib, source.path.suffix) if source else None)
+                     or unsupported(case))
+
+
+@cache
+def _route_reason(lib: str, suffix: str) -> str | None:
+    try:
+        engines.file_route(engines.get(lib), suffix)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 @cache

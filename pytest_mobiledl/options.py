@@ -6,14 +6,16 @@ that names the option, the value and what would be valid.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from pytest_mobiledl import usermodels
 from pytest_mobiledl.record import BACKENDS, PRECISIONS
+from pytest_mobiledl.usermodels import UserModel
 
 ALL = "all"
 
@@ -37,6 +39,9 @@ class Selection:
     delay_ms: float
     adb_server: tuple[tuple[str, int], ...]  # empty: adb's own default, and not an error if absent
     runner_dir: Path
+    input_shape: tuple[tuple[str, tuple[int, ...]], ...]
+    #: The user's own model files among ``models``, by id.
+    user_models: Mapping[str, UserModel] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Option:
     parse: Callable[[str], Any]
     flag: str = ""  # default: --name-with-dashes
     switch: bool = False  # a flag without a value
+    repeat: bool = False  # may be given several times; the values join with spaces
 
     @property
     def cli(self) -> str:
@@ -103,6 +109,22 @@ def _servers(value: str) -> tuple[tuple[str, int], ...]:
     return tuple(parse_servers(value)) if value.strip() else ()
 
 
+def _models(value: str) -> tuple[str, ...]:
+    """Zoo ids and the user's .onnx/.tflite files (checked for existence here, inspected later)."""
+    files = tuple(v.strip() for v in value.split(",") if usermodels.is_file_ref(v.strip()))
+    for name in files:
+        path = Path(name).expanduser()
+        if not path.is_file():
+            raise ValueError(f"no model file {name}")
+        try:
+            path.open("rb").close()
+        except OSError as exc:
+            raise ValueError(f"cannot read {name}: {exc.strerror}") from None
+    rest = ",".join(v for v in value.split(",") if v.strip() and v.strip() not in files)
+    zoo = _choices(_model_ids)(rest) if rest else ()
+    return tuple(dict.fromkeys((*zoo, *files)))
+
+
 def _lib_ids() -> list[str]:
     from pytest_mobiledl.engines import LIBS
 
@@ -124,7 +146,10 @@ def _default_cache() -> str:
 OPTIONS = (
     Option("devices", "", "where to run: all (host + every adb device), host (default), or adb serials", _devices),
     Option("libs", ALL, "libraries, comma separated, or all", _choices(_lib_ids)),
-    Option("models", "mobilenet_v2", "zoo models, comma separated, or all", _choices(_model_ids)),
+    Option("models", "mobilenet_v2", "zoo models or your own .onnx/.tflite files, comma separated, or all",
+           _models),
+    Option("input_shape", "", "pin a dynamic input of your model files: name=1,3,224,224 (repeat per input)",
+           lambda v: usermodels.parse_pins(v.split()), repeat=True),
     Option("backends", "cpu", "backends: all or some of " + ", ".join(BACKENDS), _choices(lambda: list(BACKENDS))),
     Option("precisions", "fp32", "precisions: all or some of " + ", ".join(PRECISIONS),
            _choices(lambda: list(PRECISIONS))),
@@ -150,6 +175,9 @@ def add(parser: pytest.Parser) -> None:
     for option in OPTIONS:
         if option.switch:
             group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=option.help)
+        elif option.repeat:
+            group.addoption(option.cli, action="append", dest=option.name, metavar=option.name.upper(),
+                            help=option.help)
         else:
             group.addoption(option.cli, dest=option.name, metavar=option.name.upper(),
                             help=option.help + (f" (default: {option.default})" if option.default else ""))
@@ -160,6 +188,7 @@ def resolve(config: pytest.Config) -> Selection:
     values: dict[str, Any] = {}
     for option in OPTIONS:
         raw = config.getoption(option.name)
+        raw = " ".join(raw) if isinstance(raw, list) else raw
         source = option.cli
         if raw is None:
             raw, source = config.getini(f"mobiledl_{option.name}"), f"ini option mobiledl_{option.name}"
@@ -168,4 +197,23 @@ def resolve(config: pytest.Config) -> Selection:
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-mobiledl: {source}={raw}: {exc}") from None
     values["model_cache"] = Path(values["model_cache"] or _default_cache()).expanduser()
+    values["models"], values["user_models"] = _user_models(values["models"], values["input_shape"])
     return Selection(**values)
+
+
+def _user_models(models: tuple[str, ...], pins: tuple[tuple[str, tuple[int, ...]], ...]
+                 ) -> tuple[tuple[str, ...], dict[str, UserModel]]:
+    """Model files become ids (``my_net.onnx`` → ``my_net``) beside the zoo's."""
+    ids, files = [], {}
+    for entry in models:
+        if not usermodels.is_file_ref(entry):
+            ids.append(entry)
+            continue
+        path = Path(entry).expanduser().resolve()
+        model_id = usermodels.model_id(path)
+        if model_id in ids or model_id in files:
+            raise pytest.UsageError(f"pytest-mobiledl: --models: {entry} would be named {model_id!r}, "
+                                    "which is taken; rename the file")
+        files[model_id] = UserModel(model_id, path, pins)
+        ids.append(model_id)
+    return tuple(ids), files

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from pytest_mobiledl import matrix, options, runners
+from pytest_mobiledl import matrix, options, runners, usermodels
 from pytest_mobiledl.bench import Bench
 from pytest_mobiledl.devices import Device, adb
 from pytest_mobiledl.devices.host import HostDevice
@@ -37,6 +37,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     selection = options.resolve(config)
+    _inspect_user_models(selection)
     devices, note = _devices(selection)
     config.stash[STATE] = State(selection, devices, _devices_chosen(config), note)
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
@@ -86,6 +87,20 @@ def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case) -> Benc
     """Runs this item's case on its device: ``record = mobiledl.run()``."""
     state = request.config.stash[STATE]
     return Bench(mobiledl_case, state.selection, state.devices[mobiledl_case.device], request.node)
+
+
+def _inspect_user_models(selection: options.Selection) -> None:
+    """A malformed file or an unpinned dynamic input is a usage error, before anything runs."""
+    used: set[str] = set()
+    for model in selection.user_models.values():
+        try:
+            used.update(spec.name for spec in usermodels.inspect(model))
+        except MobiledlError as exc:
+            raise pytest.UsageError(f"pytest-mobiledl: --models: {exc}") from None
+    unused = [name for name, _ in selection.input_shape if name not in used]
+    if unused:
+        raise pytest.UsageError(f"pytest-mobiledl: --input-shape names {', '.join(unused)}, but no model file "
+                                f"has such an input (they have: {', '.join(sorted(used)) or 'no files given'})")
 
 
 def _devices_chosen(config: pytest.Config) -> bool:

@@ -30,9 +30,10 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mobiledl import engines, parity
+from pytest_mobiledl import engines, parity, usermodels
 from pytest_mobiledl.errors import ConversionError
 from pytest_mobiledl.tensors import TensorSpec, random_inputs
+from pytest_mobiledl.usermodels import UserModel
 
 if TYPE_CHECKING:
     import torch
@@ -46,13 +47,17 @@ class ModelSpec:
     name: str
     domain: str
     inputs: tuple[TensorSpec, ...]
-    build: Callable[[], torch.nn.Module]
+    build: Callable[[], torch.nn.Module] | None = None
     seed: int = 0
+    #: A user's own model file (static .onnx or .tflite) standing in for ``build``.
+    source: Path | None = None
 
     def instantiate(self, input_seed: int | None = None) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
         """The module with its seeded weights, in eval mode, and its seeded example inputs."""
         import torch
 
+        if self.build is None:
+            raise ValueError(f"{self.name} is a model file, not a PyTorch model")
         torch.manual_seed(self.seed)
         module = _variance_preserving(self.build()).eval()
         feeds = random_inputs(self.inputs, self.seed if input_seed is None else input_seed)
@@ -115,9 +120,11 @@ def load(name: str) -> ModelSpec:
     return spec
 
 
-def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: bool = False) -> Artifact:
+def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: bool = False,
+             source: UserModel | None = None) -> Artifact:
+    """The model converted for ``lib`` at ``precision``: from the zoo, or from the user's file."""
     engine = engines.get(lib)
-    path = cache_dir / model / f"{lib}-{precision}-{_cache_key(model, engine, precision)}{engine.SUFFIX}"
+    path = cache_dir / model / f"{lib}-{precision}-{_cache_key(model, engine, precision, source)}{engine.SUFFIX}"
     if _complete(path) and not rebuild:
         return Artifact(model, lib, precision, path)
     from filelock import FileLock
@@ -125,13 +132,14 @@ def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: boo
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock"):
         if not _complete(path) or rebuild:  # another process may have built it while we waited
-            _convert(model, lib, precision, path)
+            _convert(model, lib, precision, path, source)
     return Artifact(model, lib, precision, path)
 
 
-def _convert(model: str, lib: str, precision: str, path: Path) -> None:
+def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel | None) -> None:
     partial = path.with_name(f"{path.name}.{os.getpid()}.part")
-    argv = [sys.executable, "-m", "pytest_mobiledl.zoo", "convert", model, lib, precision, str(partial)]
+    argv = [sys.executable, "-m", "pytest_mobiledl.zoo", "convert", model, lib, precision, str(partial),
+            *(source.argv() if source else [])]
     try:
         done = subprocess.run(argv, capture_output=True, text=True, timeout=CONVERT_TIMEOUT_S)
     except subprocess.TimeoutExpired:
@@ -161,7 +169,6 @@ def _meta_path(artifact: Path) -> Path:
 
 def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, Any]:
     """Convert, run the artifact once against the source, and describe it: the child's work."""
-    import numpy as np
     import torch
 
     engine = engines.get(lib)
@@ -170,9 +177,34 @@ def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, An
     _, other = model.instantiate(input_seed=model.seed + 1)
     with torch.no_grad():
         references, others = _outputs(module(*example)), _outputs(module(*other))
+    return _describe(engine, out, precision, [x.numpy() for x in example], references, others)
+
+
+def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[str, Any]:
+    """The same for a user's file: converted along the engine's route from its format, and
+    compared with the file run by its own runtime."""
+    import tempfile
+
+    engine = engines.get(lib)
+    specs = usermodels.inputs(source.path, dict(source.pins))
+    with tempfile.TemporaryDirectory(prefix="mobiledl-user-") as tmp:
+        start = (usermodels.pinned_onnx(source.path, specs, Path(tmp) / "pinned.onnx")
+                 if source.path.suffix == ".onnx" else source.path)
+        convert = engines.file_route(engine, source.path.suffix)
+        convert(ModelSpec(source.id, "user", specs, source=start), precision, out)
+        example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
+        references = usermodels.reference(start, dict(zip([s.name for s in specs], example, strict=True)))
+        others = usermodels.reference(start, dict(zip([s.name for s in specs], other, strict=True)))
+    return _describe(engine, out, precision, example, references, others)
+
+
+def _describe(engine: Any, out: Path, precision: str, example: list[Any], references: list[Any],
+              others: list[Any]) -> dict[str, Any]:
+    import numpy as np
+
     # The runtime must take the artifact: if it cannot (a missing op), that is the finding.
     session = engine.open_session(str(out), 1, "cpu", precision)
-    feeds = {spec.name: x.numpy().reshape(spec.shape).astype(spec.dtype)
+    feeds = {spec.name: x.reshape(spec.shape).astype(spec.dtype)
              for spec, x in zip(session.inputs(), example, strict=True)}
     outputs = session.run(feeds)
     return {
@@ -182,10 +214,16 @@ def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, An
     }
 
 
-def _cache_key(model: str, engine: Any, precision: str) -> str:
+def _cache_key(model: str, engine: Any, precision: str, source: UserModel | None) -> str:
     h = hashlib.sha256(precision.encode())
+    if source is not None:
+        h.update(repr(source.pins).encode())
+        with source.path.open("rb") as f:
+            for chunk in iter(lambda: f.read(1 << 20), b""):
+                h.update(chunk)
     # The model, how it is instantiated and checked (this module, parity), and its route.
-    for module in (f"{MODELS_PACKAGE}.{model}", __name__, "pytest_mobiledl.parity", engine.__name__):
+    model_module = [] if source else [f"{MODELS_PACKAGE}.{model}"]
+    for module in (*model_module, __name__, "pytest_mobiledl.parity", "pytest_mobiledl.usermodels", engine.__name__):
         origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
         h.update(Path(origin).read_bytes())  # type: ignore[arg-type]
     for dist in engine.CONVERTERS:
@@ -201,13 +239,19 @@ def _outputs(result: Any) -> list[Any]:
 
 
 def main(argv: list[str]) -> int:
-    """``convert MODEL LIB PRECISION OUT``: the child-process side of ``artifact``."""
-    if len(argv) != 5 or argv[0] != "convert":
-        print("usage: python -m pytest_mobiledl.zoo convert MODEL LIB PRECISION OUT", file=sys.stderr)
+    """``convert MODEL LIB PRECISION OUT [--file=PATH --input-shape=…]``: the child's side of ``artifact``."""
+    positional = [a for a in argv if not a.startswith("--")]
+    if len(positional) != 5 or positional[0] != "convert":
+        print("usage: python -m pytest_mobiledl.zoo convert MODEL LIB PRECISION OUT [--file=PATH]", file=sys.stderr)
         return 2
-    _, model, lib, precision, out = argv
+    _, model, lib, precision, out = positional
+    files = [a.partition("=")[2] for a in argv if a.startswith("--file=")]
+    pins = usermodels.parse_pins([a.partition("=")[2] for a in argv if a.startswith("--input-shape=")])
     try:
-        result = build(load(model), lib, precision, Path(out))
+        if files:
+            result = build_file(UserModel(model, Path(files[0]), pins), lib, precision, Path(out))
+        else:
+            result = build(load(model), lib, precision, Path(out))
     except Exception as exc:  # noqa: BLE001 - any converter or runtime error is the finding, in its own words
         print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
         return 1

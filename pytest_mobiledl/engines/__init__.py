@@ -6,6 +6,10 @@ for the host runner (run in the runner process). Library imports stay inside tho
 importing an engine module is free and collection never pays for tensorflow or torch.
 
 Adding a library is one module here plus one line in ``LIBS``.
+
+Optional hooks, where a library has them: ``FILE_ROUTES`` (suffixes of user model files it
+converts) with ``convert_file(model, precision, out)`` (``model.source`` is the static file), and
+``native_files(artifact) -> (folder, model name)`` when its Android tool reads another layout.
 """
 
 from __future__ import annotations
@@ -71,6 +75,15 @@ class Engine(Protocol):
 def get(lib: str) -> Engine:
     module: Any = importlib.import_module(LIBS[lib])
     return module  # type: ignore[no-any-return]
+
+
+def file_route(engine: Engine, suffix: str) -> Any:
+    """The engine's converter from a user's ``suffix`` file; ValueError if it has none."""
+    if suffix not in getattr(engine, "FILE_ROUTES", ()):
+        routes = getattr(engine, "FILE_ROUTES", ())
+        known = f"it converts {', '.join(routes)} files" if routes else "it converts only the zoo's PyTorch models"
+        raise ValueError(f"{engine.LIB} has no route from {suffix} files ({known})")
+    return engine.convert_file  # type: ignore[attr-defined]
 
 
 def installed(engine: Engine) -> bool:

@@ -58,22 +58,41 @@ _FP16_OPTIONS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic")
 _ZIP_DATE = (1980, 1, 1, 0, 0, 0)  # fixed, so the same conversion gives the same bytes
 
 
+FILE_ROUTES = (".onnx",)  # pnnx reads ONNX as well as TorchScript
+
+
 def convert(model: ModelSpec, precision: str, out: Path) -> None:
     import torch
 
+    _check_inputs(model, precision)
+    module, example = model.instantiate()
+    with tempfile.TemporaryDirectory(prefix="mobiledl-pnnx-") as tmp:
+        with torch.no_grad():
+            torch.jit.trace(module, example).save(str(Path(tmp) / "model.pt"))  # type: ignore[no-untyped-call]
+        _pnnx(Path(tmp) / "model.pt", model, precision, out)
+
+
+def convert_file(model: ModelSpec, precision: str, out: Path) -> None:
+    assert model.source is not None
+    _check_inputs(model, precision)
+    _pnnx(model.source, model, precision, out)
+
+
+def _check_inputs(model: ModelSpec, precision: str) -> None:
     _check_precision(precision)
     for spec in model.inputs:
         # ncnn tensors have no batch axis, and pnnx's graph takes float inputs.
         if spec.shape[0] != 1 or spec.dtype != "float32":
             raise ValueError(f"ncnn takes float32 inputs of batch 1; {model.name}'s {spec.name} is "
                              f"{spec.dtype} {list(spec.shape)}")
-    module, example = model.instantiate()
+
+
+def _pnnx(source: Path, model: ModelSpec, precision: str, out: Path) -> None:
     with tempfile.TemporaryDirectory(prefix="mobiledl-pnnx-") as tmp:
         work = Path(tmp)
-        with torch.no_grad():
-            torch.jit.trace(module, example).save(str(work / "model.pt"))  # type: ignore[no-untyped-call]
+        shutil.copy(source, work / f"model{source.suffix}")  # pnnx writes its side files next to it
         shapes = ",".join(f"[{','.join(map(str, s.shape))}]f32" for s in model.inputs)
-        argv = [_pnnx_binary(), str(work / "model.pt"), f"inputshape={shapes}",
+        argv = [_pnnx_binary(), str(work / f"model{source.suffix}"), f"inputshape={shapes}",
                 f"fp16={int(precision == 'fp16')}", "device=cpu",
                 f"ncnnparam={work / PARAM}", f"ncnnbin={work / BIN}"]
         # cwd: pnnx writes its other outputs (.pnnx.param, .py, .onnx) next to where it runs.
