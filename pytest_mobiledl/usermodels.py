@@ -81,11 +81,13 @@ def inputs(path: Path, pins: Mapping[str, tuple[int, ...]]) -> tuple[TensorSpec,
     specs = []  # pins naming no input here may be for another file: the plugin checks them all
     for name, dims, dtype in declared:
         shape = pins.get(name, dims)
-        if len(shape) != len(dims) or any(isinstance(d, int) and d > 0 and d != s for d, s in zip(dims, shape)):
+        fixed = [isinstance(d, int) and d > 0 for d in dims]
+        if len(shape) != len(dims) or any(f and d != s for f, d, s in zip(fixed, dims, shape, strict=True)):
             raise ValueError(f"--input-shape {name}={','.join(map(str, shape))} does not fit its dims {list(dims)}")
         if not all(isinstance(d, int) and d > 0 for d in shape):
-            example = ",".join(str(d) if isinstance(d, int) and d > 0 else "N" for d in dims)
-            raise ValueError(f"input {name!r} has dynamic dims {list(dims)}: pin them with --input-shape {name}={example}")
+            example = ",".join(str(d) if f else "N" for f, d in zip(fixed, dims, strict=True))
+            raise ValueError(f"input {name!r} has dynamic dims {list(dims)}: pin them with "
+                             f"--input-shape {name}={example}")
         specs.append(TensorSpec(name, tuple(shape), dtype))
     return tuple(specs)
 
