@@ -137,7 +137,7 @@ def _model_ids() -> list[str]:
     return names()
 
 
-def _default_cache() -> str:
+def default_cache() -> str:
     from platformdirs import user_cache_dir
 
     return str(Path(user_cache_dir("pytest-mobiledl")) / "models")
@@ -196,7 +196,7 @@ def resolve(config: pytest.Config) -> Selection:
             values[option.name] = option.parse(str(raw))
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-mobiledl: {source}={raw}: {exc}") from None
-    values["model_cache"] = Path(values["model_cache"] or _default_cache()).expanduser()
+    values["model_cache"] = Path(values["model_cache"] or default_cache()).expanduser()
     values["models"], values["user_models"] = _user_models(values["models"], values["input_shape"])
     return Selection(**values)
 

@@ -95,7 +95,7 @@ class Artifact:
 
     @cached_property
     def meta(self) -> dict[str, Any]:
-        result: dict[str, Any] = json.loads(_meta_path(self.path).read_text())
+        result: dict[str, Any] = json.loads(meta_path(self.path).read_text())
         return result
 
     @property
@@ -123,17 +123,28 @@ def load(name: str) -> ModelSpec:
 def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: bool = False,
              source: UserModel | None = None) -> Artifact:
     """The model converted for ``lib`` at ``precision``: from the zoo, or from the user's file."""
-    engine = engines.get(lib)
-    path = cache_dir / model / f"{lib}-{precision}-{_cache_key(model, engine, precision, source)}{engine.SUFFIX}"
-    if _complete(path) and not rebuild:
+    path = artifact_path(model, lib, precision, cache_dir, source)
+    if complete(path) and not rebuild:
         return Artifact(model, lib, precision, path)
     from filelock import FileLock
 
     path.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(f"{path}.lock"):
-        if not _complete(path) or rebuild:  # another process may have built it while we waited
+        if not complete(path) or rebuild:  # another process may have built it while we waited
             _convert(model, lib, precision, path, source)
     return Artifact(model, lib, precision, path)
+
+
+def artifact_path(model: str, lib: str, precision: str, cache_dir: Path, source: UserModel | None = None) -> Path:
+    """Where that artifact is (or will be) cached: its name changes with anything that changes it."""
+    engine = engines.get(lib)
+    return cache_dir / model / f"{lib}-{precision}-{_cache_key(model, engine, precision, source)}{engine.SUFFIX}"
+
+
+def source_key(model: str) -> str:
+    """A digest of a zoo model's source file."""
+    origin = importlib.util.find_spec(f"{MODELS_PACKAGE}.{model}").origin  # type: ignore[union-attr]
+    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()[:16]  # type: ignore[arg-type]
 
 
 def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel | None) -> None:
@@ -147,23 +158,23 @@ def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel
     try:
         if done is None:
             raise ConversionError(f"{lib} conversion of {model} ({precision}) exceeded {CONVERT_TIMEOUT_S} s")
-        if done.returncode != 0 or not partial.exists() or not _meta_path(partial).exists():
+        if done.returncode != 0 or not partial.exists() or not meta_path(partial).exists():
             lines = [line for line in done.stderr.splitlines() if line.strip()]
             cause = lines[-1] if lines else f"exit status {done.returncode}"
             raise ConversionError(f"{lib} cannot convert {model} ({precision}): {cause}")
         # Metadata first, artifact last and atomically: an artifact that exists is complete.
-        os.replace(_meta_path(partial), _meta_path(path))
+        os.replace(meta_path(partial), meta_path(path))
         os.replace(partial, path)
     finally:
         partial.unlink(missing_ok=True)
-        _meta_path(partial).unlink(missing_ok=True)
+        meta_path(partial).unlink(missing_ok=True)
 
 
-def _complete(path: Path) -> bool:
-    return path.exists() and _meta_path(path).exists()
+def complete(path: Path) -> bool:
+    return path.exists() and meta_path(path).exists()
 
 
-def _meta_path(artifact: Path) -> Path:
+def meta_path(artifact: Path) -> Path:
     return artifact.with_name(artifact.name + ".meta.json")
 
 
@@ -255,7 +266,7 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - any converter or runtime error is the finding, in its own words
         print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
         return 1
-    _meta_path(Path(out)).write_text(json.dumps(result))
+    meta_path(Path(out)).write_text(json.dumps(result))
     return 0
 
 

@@ -1,0 +1,130 @@
+"""``python -m pytest_mobiledl models [list|build]`` (also the ``mobiledl`` command).
+
+``list``: every zoo model with its domain, inputs, parameters and MACs (computed from the model),
+and per library and precision whether its artifact is built, its size and its parity.
+``build``: convert ahead of time, with a progress bar, so a benchmark session converts nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pytest_mobiledl import engines, zoo
+from pytest_mobiledl.errors import ConversionError
+from pytest_mobiledl.record import PRECISIONS
+
+
+def parse_args(argv: Sequence[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pytest_mobiledl", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    models = sub.add_parser("models", help="list or build the zoo's models")
+    models.add_argument("action", nargs="?", choices=("list", "build"), default="list")
+    models.add_argument("--models", default="all", help="zoo models, comma separated, or all")
+    models.add_argument("--libs", default="all", help="libraries, comma separated, or all")
+    models.add_argument("--precisions", default="fp32", help="precisions, comma separated, or all")
+    models.add_argument("--model-cache", type=Path, default=None, help="default: the user cache dir")
+    models.add_argument("--rebuild", action="store_true", help="convert again even when cached")
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        models = _pick(args.models, zoo.names(), "models")
+        libs = [lib for lib in _pick(args.libs, list(engines.LIBS), "libs") if engines.installed(engines.get(lib))]
+        precisions = _pick(args.precisions, list(PRECISIONS), "precisions")
+    except ValueError as exc:
+        print(f"mobiledl: {exc}", file=sys.stderr)
+        return 2
+    cache = args.model_cache or Path(_default_cache())
+    jobs = [(m, lib, p) for m in models for lib in libs for p in precisions if p in engines.get(lib).PRECISIONS]
+    if args.action == "build":
+        return build(jobs, cache, args.rebuild)
+    print(listing(models, jobs, cache))
+    return 0
+
+
+def build(jobs: list[tuple[str, str, str]], cache: Path, rebuild: bool) -> int:
+    from tqdm import tqdm
+
+    failed = []
+    with tqdm(jobs, unit="artifact", file=sys.stderr) as bar:
+        for model, lib, precision in bar:
+            bar.set_postfix_str(f"{model} → {lib} {precision}")
+            try:
+                artifact = zoo.artifact(model, lib, precision, cache, rebuild)
+            except ConversionError as exc:
+                failed.append(str(exc))
+                continue
+            if not artifact.parity["passed"]:
+                failed.append(f"{lib} {model} ({precision}): parity failed")
+    for line in failed:
+        print(line, file=sys.stderr)
+    print(f"{len(jobs) - len(failed)} of {len(jobs)} artifacts built and parity-checked in {cache}")
+    return 1 if failed else 0
+
+
+def listing(models: list[str], jobs: list[tuple[str, str, str]], cache: Path) -> str:
+    from tabulate import tabulate
+
+    rows = []
+    for model in models:
+        spec, stats = zoo.load(model), _stats(model, cache)
+        row = {"model": model, "domain": spec.domain,
+               "inputs": " ".join(f"{t.name}:{'x'.join(map(str, t.shape))}" for t in spec.inputs),
+               "params": _count(stats["params"]), "MACs": _count(stats["macs"])}
+        for m, lib, precision in jobs:
+            if m == model:
+                row[f"{lib} {precision}"] = _cell(zoo.artifact_path(model, lib, precision, cache))
+        rows.append(row)
+    table: str = tabulate(rows, headers="keys", tablefmt="github")
+    return table
+
+
+def _count(n: int) -> str:
+    for unit, scale in (("G", 1e9), ("M", 1e6), ("K", 1e3)):
+        if n >= scale:
+            return f"{n / scale:.2f} {unit}"
+    return str(n)
+
+
+def _cell(path: Path) -> str:
+    if not zoo.complete(path):
+        return "—"
+    parity = json.loads(zoo.meta_path(path).read_text())["parity"]
+    return f"{path.stat().st_size / 2**20:.1f} MB {'ok' if parity['passed'] else 'PARITY FAILED'}"
+
+
+def _stats(model: str, cache: Path) -> dict[str, int]:
+    """Parameters and MACs, computed once per version of the model's source."""
+    from pytest_mobiledl.modelstats import stats
+
+    path = cache / model / f"stats-{zoo.source_key(model)}.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        computed = stats(zoo.load(model))
+        path.write_text(json.dumps({"params": computed.params, "macs": computed.macs}))
+    result: dict[str, int] = json.loads(path.read_text())
+    return result
+
+
+def _pick(value: str, known: list[str], what: str) -> list[str]:
+    if value == "all":
+        return known
+    picked = [v.strip() for v in value.split(",") if v.strip()]
+    unknown = [v for v in picked if v not in known]
+    if unknown or not picked:
+        bad = ", ".join(unknown) or "nothing"
+        raise ValueError(f"--{what}: {bad} is not valid; choose from all, {', '.join(known)}")
+    return picked
+
+
+def _default_cache() -> str:
+    from pytest_mobiledl.options import default_cache
+
+    return default_cache()

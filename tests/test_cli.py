@@ -1,0 +1,33 @@
+"""``python -m pytest_mobiledl models``: listing and building ahead of time, in real subprocesses."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+
+def mobiledl(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "pytest_mobiledl", *args], capture_output=True, text=True,
+                          timeout=600, check=False)
+
+
+def test_build_then_list_shows_size_and_parity(tmp_path: Path) -> None:
+    args = ["--models=tiny_cnn", "--libs=onnxruntime", f"--model-cache={tmp_path}"]
+    listed = mobiledl("models", "list", *args)
+    assert listed.returncode == 0, listed.stderr
+    assert "| tiny_cnn " in listed.stdout and "| —" in listed.stdout  # not built yet
+    assert "input:1x3x32x32" in listed.stdout and "1.56 K" in listed.stdout  # params, computed
+    built = mobiledl("models", "build", *args)
+    assert built.returncode == 0, built.stderr
+    assert "1 of 1 artifacts built and parity-checked" in built.stdout
+    assert "100%" in built.stderr  # the progress bar
+    listed = mobiledl("models", *args)
+    assert " MB ok" in listed.stdout
+
+
+def test_bad_choice_is_one_line() -> None:
+    done = mobiledl("models", "--libs=caffe")
+    assert done.returncode == 2
+    assert done.stderr.strip() == ("mobiledl: --libs: caffe is not valid; choose from all, onnxruntime, tflite, ncnn, "
+                                   "mnn, pytorch, executorch")
