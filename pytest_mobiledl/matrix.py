@@ -53,6 +53,9 @@ def _route_reason(lib: str, suffix: str) -> str | None:
 @cache
 def _lib_reason(lib: str, precision: str) -> str | None:
     engine = engines.get(lib)
+    unavailable: str | None = getattr(engine, "UNAVAILABLE", None)
+    if unavailable:
+        return unavailable
     if precision not in engine.PRECISIONS:
         return f"{lib} has no {precision} conversion route (it has: {', '.join(engine.PRECISIONS)})"
     return None

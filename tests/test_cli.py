@@ -30,4 +30,4 @@ def test_bad_choice_is_one_line() -> None:
     done = mobiledl("models", "--libs=caffe")
     assert done.returncode == 2
     assert done.stderr.strip() == ("mobiledl: --libs: caffe is not valid; choose from all, onnxruntime, tflite, ncnn, "
-                                   "mnn, pytorch, executorch")
+                                   "mnn, pytorch, executorch, mace, snpe")

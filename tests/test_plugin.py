@@ -161,3 +161,10 @@ def test_plugin_import_stays_light() -> None:
     code = f"import sys, pytest_mobiledl.plugin; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+def test_libraries_without_a_host_build_are_listed_and_skipped_with_why(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess("-rs", "--libs=mace,snpe")
+    result.assert_outcomes(skipped=2)
+    result.stdout.fnmatch_lines(["*mace has no conversion route here: *; it runs on phones only (native_runners/mace)",
+                                 "*snpe has no conversion route here: *Qualcomm's licensed SDK*"])

@@ -1,15 +1,17 @@
 """Engines: one module per library, holding everything the plugin knows about it.
 
 A module is an ``Engine`` (structural typing): its constants say what it supports, ``convert``
-turns a source model into its format (run in a conversion process), ``open_session`` loads an artifact
-for the host runner (run in the runner process). Library imports stay inside those functions, so
-importing an engine module is free and collection never pays for tensorflow or torch.
+turns a source model into its format (run in a conversion process), ``open_session`` loads an
+artifact for the host runner (run in the runner process). Library imports stay inside those
+functions, so importing an engine module is free and collection never pays for torch.
 
 Adding a library is one module here plus one line in ``LIBS``.
 
-Optional hooks, where a library has them: ``FILE_ROUTES`` (suffixes of user model files it
-converts) with ``convert_file(model, precision, out)`` (``model.source`` is the static file), and
-``native_files(artifact) -> (folder, model name)`` when its Android tool reads another layout.
+Optional, where they apply: ``UNAVAILABLE`` (why no item of the library can run here: MACE and
+SNPE are listed so a team sees them, skipped with it); ``FILE_ROUTES`` (suffixes of user model
+files it converts) with ``convert_file(model, precision, out)`` (``model.source`` is the static
+file); ``native_files(artifact) -> (folder, model name)`` when its Android tool reads another
+layout.
 """
 
 from __future__ import annotations
@@ -35,6 +37,8 @@ LIBS: dict[str, str] = {
     "mnn": "pytest_mobiledl.engines.mnn",
     "pytorch": "pytest_mobiledl.engines.pytorch",
     "executorch": "pytest_mobiledl.engines.executorch",
+    "mace": "pytest_mobiledl.engines.mace",
+    "snpe": "pytest_mobiledl.engines.snpe",
 }
 
 
@@ -87,7 +91,7 @@ def file_route(engine: Engine, suffix: str) -> Any:
 
 
 def installed(engine: Engine) -> bool:
-    return importlib.util.find_spec(engine.MODULE) is not None
+    return bool(engine.MODULE) and importlib.util.find_spec(engine.MODULE) is not None
 
 
 def version(dist: str) -> str:
