@@ -80,9 +80,13 @@ def test_offline_device_is_reported_offline_until_reconnected(farm: Farm, phone:
     device = farm.devices[0]
     device.faults.offline = True
     device.drop()
+    # The server notices the drop asynchronously; on a loaded machine that takes a moment.
+    deadline = time.monotonic() + 10
+    while farm.state(farm.serials[0]) == "device" and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert farm.state(farm.serials[0]) != "device"
     with pytest.raises(adbutils.AdbError, match=r"offline|not found"):
         phone.shell2("echo hi", v2=True)
-    assert farm.state(farm.serials[0]) != "device"
     device.faults.offline = False
     farm.reconnect(farm.serials[0])
     assert phone.shell2("echo hi", v2=True).stdout == "hi\n"
