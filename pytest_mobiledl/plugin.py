@@ -7,6 +7,7 @@ converters, adbutils and pandas load where they are used, so ``pytest --collect-
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 import pytest
 
@@ -52,9 +53,14 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     def unsupported(case: matrix.Case) -> str | None:
         return runners.unsupported(state.devices[case.device], case, state.selection)
 
-    params = [pytest.param(case, id=case.id, marks=pytest.mark.skip(reason=reason) if reason else ())
+    params = [pytest.param(case, id=case.id, marks=_skip(reason) if reason else ())
               for case, reason in matrix.expand(state.selection, state.devices, unsupported)]
     metafunc.parametrize("mobiledl_case", params)
+
+
+@cache
+def _skip(reason: str) -> pytest.MarkDecorator:
+    return pytest.mark.skip(reason=reason)  # one per reason: large matrices repeat a few reasons
 
 
 def pytest_report_header(config: pytest.Config) -> str:

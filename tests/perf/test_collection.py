@@ -7,6 +7,7 @@ the plugin adds to what pytest itself costs per item.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 import pytest
 
@@ -33,10 +34,10 @@ def collect(pytester: pytest.Pytester, *args: str) -> float:
     return float(match.group(1))
 
 
-def test_collecting_10000_items(pytester: pytest.Pytester) -> None:
+def test_collecting_10000_items(pytester: pytest.Pytester, figure: Callable[[str], None]) -> None:
     pytester.makepyfile(test_bench="def test_latency(mobiledl):\n    mobiledl.run()\n", test_plain=PLAIN)
     ours = min(collect(pytester, "test_bench.py", *BIG) for _ in range(3))
     plain = min(collect(pytester, "test_plain.py") for _ in range(3))
-    print(f"\ncollection of {N} items: pytest-mobiledl {ours:.2f} s, plain parametrize {plain:.2f} s "
+    figure(f"collection of {N} items: pytest-mobiledl {ours:.2f} s, plain parametrize {plain:.2f} s "
           f"(ratio {ours / plain:.2f}; the plugin adds {(ours - plain) / N * 1e6:.0f} µs per item)")
     assert ours < 3.0

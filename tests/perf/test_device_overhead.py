@@ -8,6 +8,7 @@ import os
 import statistics
 import time
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,8 @@ pytestmark = pytest.mark.perf
 
 
 
-def test_per_item_overhead_emulated_device_vs_host(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+def test_per_item_overhead_emulated_device_vs_host(bench_dir: pytest.Pytester, adb_farm: Farm,
+                                                   figure: Callable[[str], None]) -> None:
     serial = adb_farm.serials[0]
     args = ["-p", "no:cacheprovider", "--libs=onnxruntime,tflite", "--models=mobilenet_v2", "--threads=1,2",
             f"--devices=host,{serial}", f"--adb-server={adb_farm.server}", "--warmup=10", "--iterations=50"]
@@ -33,12 +35,12 @@ def test_per_item_overhead_emulated_device_vs_host(bench_dir: pytest.Pytester, a
     for bench in data:
         per_device.setdefault(bench["params"]["device"], []).append(wall[bench["name"]] - sum(bench["stats"]["data"]))
     host, device = statistics.median(per_device["host"]), statistics.median(per_device[serial])
-    print(f"\nper-item overhead (median of 4): host {host:.2f} s, emulated device {device:.2f} s "
+    figure(f"per-item overhead (median of 4): host {host:.2f} s, emulated device {device:.2f} s "
           f"(ratio {device / host:.2f})")
     assert device < host + 3
 
 
-def test_push_throughput(adb_farm: Farm, tmp_path: Path) -> None:
+def test_push_throughput(adb_farm: Farm, tmp_path: Path, figure: Callable[[str], None]) -> None:
     payload = tmp_path / "blob.bin"
     payload.write_bytes(os.urandom(64 << 20))
     device = discover(parse_servers(adb_farm.server))[adb_farm.serials[1]]
@@ -48,5 +50,5 @@ def test_push_throughput(adb_farm: Farm, tmp_path: Path) -> None:
     t0 = time.perf_counter()
     device.deploy(payload)
     again = time.perf_counter() - t0
-    print(f"\npush of 64 MiB: {64 / first:.0f} MiB/s; the same file again: {again * 1000:.0f} ms (not pushed)")
+    figure(f"push of 64 MiB: {64 / first:.0f} MiB/s; the same file again: {again * 1000:.0f} ms (not pushed)")
     assert again < first / 5

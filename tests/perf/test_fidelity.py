@@ -69,11 +69,11 @@ def runner_median(lib: str, path: Path) -> float:
 
 @pytest.mark.parametrize(("lib", "bare"), [("onnxruntime", bare_onnxruntime), ("tflite", bare_tflite)])
 def test_runner_median_matches_a_bare_loop(lib: str, bare: Callable[[Path], Callable[[], object]],
-                                           model_cache: Path) -> None:
+                                           model_cache: Path, figure: Callable[[str], None]) -> None:
     path = zoo.artifact("mobilenet_v2", lib, "fp32", model_cache).path
     run = bare(path)
     ratios = [runner_median(lib, path) / bare_median(run) for _ in range(ROUNDS)]
     ratio = statistics.median(ratios)
-    print(f"\nfidelity {lib} mobilenet_v2 t1: runner/bare median = {ratio:.3f} (rounds: "
+    figure(f"fidelity {lib} mobilenet_v2 t1: runner/bare median = {ratio:.3f} (rounds: "
           f"{', '.join(f'{r:.3f}' for r in ratios)})")
     assert 0.8 < ratio < 1.25, "the runner's numbers drifted from what the library does"

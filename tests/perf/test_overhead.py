@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import statistics
 import xml.etree.ElementTree as ET
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -16,7 +17,7 @@ import pytest
 pytestmark = pytest.mark.perf
 
 
-def test_per_item_overhead_on_host(bench_dir: pytest.Pytester) -> None:
+def test_per_item_overhead_on_host(bench_dir: pytest.Pytester, figure: Callable[[str], None]) -> None:
     args = ["-p", "no:cacheprovider", "--libs=onnxruntime,tflite", "--models=mobilenet_v2", "--threads=1,2",
             "--warmup=10", "--iterations=50"]
     bench_dir.runpytest_subprocess(*args).assert_outcomes(passed=4)  # converts once, if not cached
@@ -28,7 +29,7 @@ def test_per_item_overhead_on_host(bench_dir: pytest.Pytester) -> None:
              ["benchmarks"]}
     overheads = {name: wall[f"test_bench.{name}"] - seconds for name, seconds in timed.items()}
     for name, overhead in sorted(overheads.items()):
-        print(f"\n{name}: item {wall['test_bench.' + name]:.2f} s, timed runs {timed[name]:.2f} s, "
-              f"overhead {overhead:.2f} s", end="")
-    print(f"\nmedian per-item overhead on host: {statistics.median(overheads.values()):.2f} s")
+        figure(f"{name}: item {wall['test_bench.' + name]:.2f} s, timed runs {timed[name]:.2f} s, "
+               f"overhead {overhead:.2f} s")
+    figure(f"median per-item overhead on host: {statistics.median(overheads.values()):.2f} s")
     assert all(0 < o < 10 for o in overheads.values())

@@ -19,7 +19,8 @@ from pytest_mobiledl.emulator import Farm
 pytestmark = pytest.mark.perf
 
 
-def test_four_devices_four_workers(bench_dir: pytest.Pytester, make_adb_farm: Callable[..., Farm]) -> None:
+def test_four_devices_four_workers(bench_dir: pytest.Pytester, make_adb_farm: Callable[..., Farm],
+                                   figure: Callable[[str], None]) -> None:
     farm = make_adb_farm(devices=4)
     args = ["-p", "no:cacheprovider", "--libs=onnxruntime,tflite", "--threads=1,2", "--warmup=1",
             "--iterations=30", "--mobiledl-delay-ms=100", f"--devices={','.join(farm.serials)}",
@@ -33,6 +34,6 @@ def test_four_devices_four_workers(bench_dir: pytest.Pytester, make_adb_farm: Ca
 
     serial, parallel = wall("-n", "0"), wall("-n", "4")
     ratio = parallel / serial
-    print(f"\nscaling, 4 emulated devices × 4 items × 30 runs of 100 ms: -n 0 {serial:.1f} s, -n 4 {parallel:.1f} s, "
+    figure(f"scaling, 4 emulated devices × 4 items × 30 runs of 100 ms: -n 0 {serial:.1f} s, -n 4 {parallel:.1f} s, "
           f"ratio {ratio:.2f} (target ≤ 0.35)")
     assert ratio < 0.6
