@@ -1,7 +1,8 @@
 """``python -m pytest_mobiledl models [list|build]`` (also the ``mobiledl`` command).
 
 ``list``: every zoo model with its domain, inputs, parameters and MACs (computed from the model),
-and per library and precision whether its artifact is built, its size and its parity.
+and per library and precision whether its artifact is built, its size, how long conversion and
+parity took, and the parity verdict.
 ``build``: convert ahead of time, with a progress bar, so a benchmark session converts nothing.
 """
 
@@ -96,8 +97,9 @@ def _count(n: int) -> str:
 def _cell(path: Path) -> str:
     if not zoo.complete(path):
         return "—"
-    parity = json.loads(zoo.meta_path(path).read_text())["parity"]
-    return f"{path.stat().st_size / 2**20:.1f} MB {'ok' if parity['passed'] else 'PARITY FAILED'}"
+    meta = json.loads(zoo.meta_path(path).read_text())
+    took = f" {meta['build']['seconds']:.0f} s" if "build" in meta else ""
+    return f"{path.stat().st_size / 2**20:.1f} MB{took} {'ok' if meta['parity']['passed'] else 'PARITY FAILED'}"
 
 
 def _stats(model: str, cache: Path) -> dict[str, int]:

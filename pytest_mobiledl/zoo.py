@@ -24,6 +24,7 @@ import os
 import pkgutil
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -258,6 +259,7 @@ def main(argv: list[str]) -> int:
     _, model, lib, precision, out = positional
     files = [a.partition("=")[2] for a in argv if a.startswith("--file=")]
     pins = usermodels.parse_pins([a.partition("=")[2] for a in argv if a.startswith("--input-shape=")])
+    started = time.perf_counter()
     try:
         if files:
             result = build_file(UserModel(model, Path(files[0]), pins), lib, precision, Path(out))
@@ -266,6 +268,8 @@ def main(argv: list[str]) -> int:
     except Exception as exc:  # noqa: BLE001 - any converter or runtime error is the finding, in its own words
         print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
         return 1
+    # Which process built it and how long conversion plus parity took (imports included).
+    result["build"] = {"pid": os.getpid(), "seconds": round(time.perf_counter() - started, 2)}
     meta_path(Path(out)).write_text(json.dumps(result))
     return 0
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -23,7 +24,7 @@ def test_build_then_list_shows_size_and_parity(tmp_path: Path) -> None:
     assert "1 of 1 artifacts built and parity-checked" in built.stdout
     assert "100%" in built.stderr  # the progress bar
     listed = mobiledl("models", *args)
-    assert " MB ok" in listed.stdout
+    assert re.search(r"\d+\.\d MB \d+ s ok", listed.stdout), listed.stdout
 
 
 def test_bad_choice_is_one_line() -> None:

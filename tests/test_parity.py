@@ -62,3 +62,22 @@ def test_every_artifact_carries_its_parity(model_cache: Path) -> None:
     artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
     assert artifact.parity["passed"] and artifact.parity["max_rel_err"] < 1e-5
     assert artifact.parity["sensitivity"] > 0.02  # the zoo's weights keep the input in the output
+
+
+CONVERT = """
+import sys
+from pathlib import Path
+from pytest_mobiledl import zoo
+print(zoo.artifact("tiny_cnn", "onnxruntime", "fp32", Path(sys.argv[1])).meta["build"]["pid"])
+"""
+
+
+def test_concurrent_workers_convert_an_artifact_once(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    procs = [subprocess.Popen([sys.executable, "-c", CONVERT, str(tmp_path)], stdout=subprocess.PIPE, text=True)
+             for _ in range(3)]
+    builders = {p.communicate(timeout=600)[0].strip() for p in procs}
+    assert len(builders) == 1 and builders != {""}  # all three got the artifact one conversion process made
+    assert not list(tmp_path.rglob("*.part"))
