@@ -54,3 +54,15 @@ def test_xdist_saves_what_a_plain_run_saves(bench_dir: pytest.Pytester) -> None:
 
     assert shape(dist) == shape(plain) and len(shape(plain)) == 4
     assert dist["machine_info"]["mobiledl_devices"] == plain["machine_info"]["mobiledl_devices"]
+
+
+def test_compare_fail_works_under_xdist(bench_dir: pytest.Pytester) -> None:
+    args = [*RUN, "--libs=onnxruntime", "--threads=1", "-n", "2"]
+    bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=2", "--benchmark-autosave").assert_outcomes(passed=1)
+    same = bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=2", "--benchmark-compare",
+                                          "--benchmark-compare-fail=median:50%")
+    assert same.ret == 0, same.stdout.str()
+    slowed = bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=10", "--benchmark-compare",
+                                            "--benchmark-compare-fail=median:50%")
+    assert slowed.ret != 0
+    pytest.LineMatcher(slowed.outlines + slowed.errlines).fnmatch_lines(["*Performance has regressed*"])
