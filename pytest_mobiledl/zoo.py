@@ -235,7 +235,8 @@ def _cache_key(model: str, engine: Any, precision: str, source: UserModel | None
                 h.update(chunk)
     # The model, how it is instantiated and checked (this module, parity), and its route.
     model_module = [] if source else [f"{MODELS_PACKAGE}.{model}"]
-    for module in (*model_module, __name__, "pytest_mobiledl.parity", "pytest_mobiledl.usermodels", engine.__name__):
+    for module in (*model_module, __name__, "pytest_mobiledl.parity", "pytest_mobiledl.usermodels",
+                   "pytest_mobiledl.tensors", engine.__name__):
         origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
         h.update(Path(origin).read_bytes())  # type: ignore[arg-type]
     for dist in engine.CONVERTERS:

@@ -91,7 +91,7 @@ def test_declared_inputs_are_what_forward_takes(name: str) -> None:
 
 
 @pytest.mark.parametrize("name", models())
-def test_outputs_depend_on_every_input_enough_to_prove_fp32_parity(name: str) -> None:
+def test_outputs_depend_on_every_input_enough_to_prove_parity_at_every_precision(name: str) -> None:
     from pytest_mobiledl import parity
     from pytest_mobiledl.tensors import random_inputs
 
@@ -103,7 +103,8 @@ def test_outputs_depend_on_every_input_enough_to_prove_fp32_parity(name: str) ->
         changed = list(inputs)
         changed[i] = torch.from_numpy(others[declared.name])
         moved = parity.sensitivity(reference, [o.numpy() for o in _forward(module, tuple(changed))])
-        assert moved >= 2 * parity.TOLERANCE["fp32"], f"changing {declared.name!r} moves the output by only {moved:.1e}"
+        # int8's tolerance is the loosest: above it, a conversion that ignored this input fails parity.
+        assert moved >= parity.TOLERANCE["int8"], f"changing {declared.name!r} moves the output by only {moved:.1e}"
 
 
 def test_integer_inputs_stay_inside_the_vocabulary() -> None:
