@@ -30,15 +30,19 @@ class InvertedResidual(nn.Module):
         return x + self.body(x) if self.residual else self.body(x)
 
 
-def build() -> nn.Module:
-    layers: list[nn.Module] = [conv_bn(3, 32, 3, 2)]
-    cin = 32
-    for t, c, n, s in BLOCKS:
+def blocks(cin: int, table: tuple[tuple[int, int, int, int], ...]) -> list[nn.Module]:
+    """The inverted-residual stages of ``table`` (also the backbone of ssd_mobilenet_v2)."""
+    layers: list[nn.Module] = []
+    for t, c, n, s in table:
         for i in range(n):
             layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
             cin = c
-    layers += [conv_bn(cin, 1280, 1), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, 1000)]
-    return nn.Sequential(*layers)
+    return layers
+
+
+def build() -> nn.Module:
+    return nn.Sequential(conv_bn(3, 32, 3, 2), *blocks(32, BLOCKS), conv_bn(320, 1280, 1), nn.AdaptiveAvgPool2d(1),
+                         nn.Flatten(), nn.Dropout(0.2), nn.Linear(1280, 1000))
 
 
 MODEL = ModelSpec("mobilenet_v2", "classification", (TensorSpec("input", (1, 3, 224, 224)),), build)

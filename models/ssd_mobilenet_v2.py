@@ -15,6 +15,7 @@ from itertools import pairwise
 import torch
 from torch import Tensor, nn
 
+from pytest_mobiledl.models.mobilenet_v2 import blocks, conv_bn
 from pytest_mobiledl.tensors import TensorSpec
 from pytest_mobiledl.zoo import ModelSpec
 
@@ -24,36 +25,6 @@ BLOCKS_AFTER_TAP = ((6, 160, 2, 1), (6, 320, 1, 1))  # after the first 160 block
 EXTRA_CHANNELS = (512, 256, 256, 128)
 ANCHORS = 6
 CLASSES = 91
-
-
-def conv_bn(cin: int, cout: int, kernel: int, stride: int = 1, groups: int = 1, relu: bool = True) -> nn.Sequential:
-    layers: list[nn.Module] = [nn.Conv2d(cin, cout, kernel, stride, kernel // 2, groups=groups, bias=False),
-                               nn.BatchNorm2d(cout)]
-    if relu:
-        layers.append(nn.ReLU6())
-    return nn.Sequential(*layers)
-
-
-class InvertedResidual(nn.Module):
-    def __init__(self, cin: int, cout: int, stride: int, expansion: int) -> None:
-        super().__init__()
-        hidden = cin * expansion
-        layers = [conv_bn(cin, hidden, 1)] if expansion != 1 else []
-        layers += [conv_bn(hidden, hidden, 3, stride, groups=hidden), conv_bn(hidden, cout, 1, relu=False)]
-        self.body = nn.Sequential(*layers)
-        self.residual = stride == 1 and cin == cout
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.body(x) if self.residual else self.body(x)
-
-
-def blocks(cin: int, table: tuple[tuple[int, int, int, int], ...]) -> list[nn.Module]:
-    layers: list[nn.Module] = []
-    for t, c, n, s in table:
-        for i in range(n):
-            layers.append(InvertedResidual(cin, c, s if i == 0 else 1, t))
-            cin = c
-    return layers
 
 
 def separable_head(cin: int, cout: int) -> nn.Sequential:
@@ -87,7 +58,6 @@ class SSDLite(nn.Module):
         scores = [head(f).permute(0, 2, 3, 1).reshape(n, -1, CLASSES)
                   for head, f in zip(self.class_heads, features, strict=True)]
         return torch.cat(boxes, 1), torch.cat(scores, 1)
-
 
 
 def build() -> nn.Module:

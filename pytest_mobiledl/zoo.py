@@ -142,10 +142,25 @@ def artifact_path(model: str, lib: str, precision: str, cache_dir: Path, source:
     return cache_dir / model / f"{lib}-{precision}-{_cache_key(model, engine, precision, source)}{engine.SUFFIX}"
 
 
+def _zoo_modules(module: str) -> list[str]:
+    """A zoo module and, transitively, the zoo modules it imports (ssd uses mobilenet_v2's blocks)."""
+    import ast
+
+    origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
+    tree = ast.parse(Path(origin).read_text())  # type: ignore[arg-type]
+    found = [module]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and (node.module or "").startswith(f"{MODELS_PACKAGE}."):
+            found += [m for m in _zoo_modules(node.module) if m not in found]  # type: ignore[arg-type]
+    return found
+
+
 def source_key(model: str) -> str:
-    """A digest of a zoo model's source file."""
-    origin = importlib.util.find_spec(f"{MODELS_PACKAGE}.{model}").origin  # type: ignore[union-attr]
-    return hashlib.sha256(Path(origin).read_bytes()).hexdigest()[:16]  # type: ignore[arg-type]
+    """A digest of a zoo model's source files."""
+    h = hashlib.sha256()
+    for module in _zoo_modules(f"{MODELS_PACKAGE}.{model}"):
+        h.update(Path(importlib.util.find_spec(module).origin).read_bytes())  # type: ignore[arg-type,union-attr]
+    return h.hexdigest()[:16]
 
 
 def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel | None) -> None:
@@ -233,8 +248,8 @@ def _cache_key(model: str, engine: Any, precision: str, source: UserModel | None
         with source.path.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-    # The model, how it is instantiated and checked (this module, parity), and its route.
-    model_module = [] if source else [f"{MODELS_PACKAGE}.{model}"]
+    # The model (and the zoo files it imports), how it is instantiated and checked, and its route.
+    model_module = [] if source else _zoo_modules(f"{MODELS_PACKAGE}.{model}")
     for module in (*model_module, __name__, "pytest_mobiledl.parity", "pytest_mobiledl.usermodels",
                    "pytest_mobiledl.tensors", engine.__name__):
         origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
