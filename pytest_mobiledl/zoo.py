@@ -19,6 +19,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import importlib.util
+import inspect
 import json
 import os
 import pkgutil
@@ -248,12 +249,15 @@ def _cache_key(model: str, engine: Any, precision: str, source: UserModel | None
         with source.path.open("rb") as f:
             for chunk in iter(lambda: f.read(1 << 20), b""):
                 h.update(chunk)
-    # The model (and the zoo files it imports), how it is instantiated and checked, and its route.
+    # The model (and the zoo files it imports), how it is instantiated, converted and checked
+    # (this module's functions that shape an artifact, not its cache plumbing), and its route.
     model_module = [] if source else _zoo_modules(f"{MODELS_PACKAGE}.{model}")
-    for module in (*model_module, __name__, "pytest_mobiledl.parity", "pytest_mobiledl.usermodels",
+    for module in (*model_module, "pytest_mobiledl.parity", "pytest_mobiledl.usermodels",
                    "pytest_mobiledl.tensors", engine.__name__):
         origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
         h.update(Path(origin).read_bytes())  # type: ignore[arg-type]
+    for function in (ModelSpec.instantiate, _variance_preserving, build, build_file, _describe, _outputs):
+        h.update(inspect.getsource(function).encode())
     for dist in engine.CONVERTERS:
         h.update(f"{dist}={engines.version(dist)}".encode())
     return h.hexdigest()[:16]
