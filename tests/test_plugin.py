@@ -34,10 +34,10 @@ def test_k_selects_items_as_usual(bench_dir: pytest.Pytester) -> None:
 
 
 def test_unsupported_combinations_are_skipped_with_the_reason(bench_dir: pytest.Pytester) -> None:
-    result = bench_dir.runpytest_subprocess("-rs", "--libs=onnxruntime", "--backends=gpu", "--precisions=fp32,int8")
+    result = bench_dir.runpytest_subprocess("-rs", "--libs=pytorch", "--backends=gpu", "--precisions=fp32,int8")
     result.stdout.fnmatch_lines([
-        "*onnxruntime on host has no gpu backend (it has: cpu); run it on a phone*",
-        "*onnxruntime has no int8 conversion route (it has: fp32)*",
+        "*pytorch on host has no gpu backend (it has: cpu); run it on a phone*",
+        "*pytorch has no int8 conversion route (it has: fp32)*",
     ])
     result.assert_outcomes(skipped=2)
 

@@ -8,6 +8,16 @@ while a delegate that holds the pool is running, so it is called before the prog
 A ``.pte`` keeps input shapes and dtypes (the method's metadata) but not names, so inputs are
 named by position: ``in0``, ``in1``… Importing the runtime imports torch and executorch.exir
 (about 5–10 s); that lands in the runner's init time.
+
+int8 is ExecuTorch's PT2E flow for XNNPACK: the exported graph is annotated by
+``XNNPACKQuantizer`` with ``get_symmetric_quantization_config(is_per_channel=True)`` (int8
+weights symmetric per channel, int8 activations per tensor with histogram observers),
+``prepare_pt2e`` → calibration on ``CALIBRATION_SAMPLES`` seeded inputs → ``convert_pt2e``
+(torchao.quantization.pt2e, which replaced torch.ao.quantization's), then exported again and
+lowered like fp32: the partitioner delegates the quantized patterns to XNNPACK's int8 kernels.
+Inputs and outputs stay float (the graph quantizes and dequantizes at its ends). Calibration
+inputs are ``random_inputs(model.inputs, seed)`` for ``model.seed + 1`` … ``+ N``: never the
+input parity compares on (``model.seed``).
 """
 
 from __future__ import annotations
@@ -29,12 +39,14 @@ DIST = "executorch"
 EXTRA = "executorch"
 SUFFIX = ".pte"
 HOST_BACKENDS = ("cpu",)
-PRECISIONS = ("fp32",)
-CONVERTERS = ("torch", "executorch")
+PRECISIONS = ("fp32", "int8")
+CONVERTERS = ("torch", "executorch", "torchao")
 RUNTIME = ("executorch.runtime", "executorch.extension.pybindings.portable_lib")
 FLAGS: tuple[str, ...] = ()
 
 METHOD = "forward"
+#: Seeded inputs the int8 ranges are calibrated on (seeds model.seed + 1 … + N).
+CALIBRATION_SAMPLES = 16
 #: c10::ScalarType codes, as MethodMeta reports dtypes.
 _DTYPES = {0: "uint8", 1: "int8", 2: "int16", 3: "int32", 4: "int64", 5: "float16", 6: "float32", 7: "float64",
            11: "bool"}
@@ -48,9 +60,30 @@ def convert(model: ModelSpec, precision: str, out: Path) -> None:
     _check_precision(precision)
     module, example = model.instantiate()
     exported = torch.export.export(module, example)
+    if precision == "int8":
+        exported = torch.export.export(_quantize(model, exported.module()), example)
     program = to_edge_transform_and_lower(exported, partitioner=[XnnpackPartitioner()]).to_executorch()
     with open(out, "wb") as f:
         program.write_to_file(f)
+
+
+def _quantize(model: ModelSpec, graph: Any) -> Any:
+    import torch
+    from executorch.backends.xnnpack.quantizer.xnnpack_quantizer import (
+        XNNPACKQuantizer,
+        get_symmetric_quantization_config,
+    )
+    from torchao.quantization.pt2e.quantize_pt2e import convert_pt2e, prepare_pt2e
+
+    from pytest_mobiledl.tensors import random_inputs
+
+    quantizer = XNNPACKQuantizer().set_global(get_symmetric_quantization_config(is_per_channel=True))
+    prepared = prepare_pt2e(graph, quantizer)
+    with torch.no_grad():
+        for i in range(CALIBRATION_SAMPLES):
+            feeds = random_inputs(model.inputs, model.seed + 1 + i)
+            prepared(*(torch.from_numpy(feeds[spec.name]) for spec in model.inputs))
+    return convert_pt2e(prepared)
 
 
 def open_session(path: str, threads: int, backend: str, precision: str) -> _Session:
@@ -74,7 +107,12 @@ def open_session(path: str, threads: int, backend: str, precision: str) -> _Sess
 
 
 def engine_options(backend: str, precision: str) -> dict[str, Any]:
-    return {"delegate": "xnnpack"}
+    options: dict[str, Any] = {"delegate": "xnnpack"}
+    if precision == "int8":
+        options |= {"quantizer": "XNNPACKQuantizer (PT2E)", "quantization": "static",
+                    "weights": "int8 symmetric per-channel", "activations": "int8 affine per-tensor",
+                    "calibration": "histogram", "calibration_samples": CALIBRATION_SAMPLES, "io": "fp32"}
+    return options
 
 
 def _check_precision(precision: str) -> None:

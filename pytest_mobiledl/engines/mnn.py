@@ -11,10 +11,26 @@ on the CPU MNN's default Normal means the same). fp16 converts with ``--fp16`` (
 as fp16) and runs with ``PrecisionMode.Low``, which computes in fp16 where the CPU can (ARMv8.2)
 and in fp32 elsewhere (x86). ``--weightQuantBits 8`` only compresses weights (they are
 dequantized to float at load), so it is not offered as int8.
+
+int8 is MNN's offline quantization tool (``quantized.out``, ``mnnquant``), which the same
+``_tools`` extension holds: it calibrates the fp32 ``.mnn`` on sample inputs and writes int8
+weights and feature scales, which MNN's docs say turn float convolutions into int8 ones; inputs
+and outputs stay float. Calibration: ``CALIBRATION_SAMPLES`` seeded inputs written as its
+"sequence" input type (one folder per sample, one text file per input), features by EMA
+(asymmetric), weights by MAX_ABS. Not KL, its default: with sequence inputs MNN 3.6.1's KL path
+crashes the process (SIGSEGV). EMA is a moving average of each sample's range, so it stays
+inside the extremes: on tiny_cnn the max relative error is 0.27 (cosine 0.992, a pass), more
+samples make it worse (128: 0.989), and ADMM is worse still there (cosine 0.973).
+``_tools.mnnquant`` takes an argv list like ``mnnconvert``; MNN's own Python wrapper passes three
+strings and aborts (std::length_error). It runs with ``PrecisionMode.High``, as the native runner
+asks ``benchmark.out``. Calibration inputs are ``random_inputs(model.inputs, seed)`` for
+``model.seed + 1`` … ``+ N``: never the input parity compares on (``model.seed``).
 """
 
 from __future__ import annotations
 
+import json
+import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -33,14 +49,18 @@ DIST = "MNN"
 EXTRA = "mnn"
 SUFFIX = ".mnn"
 HOST_BACKENDS = ("cpu",)
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 CONVERTERS = ("torch", "onnx", "onnxscript", "MNN")
 RUNTIME = ("MNN", "MNN.expr")
 FLAGS: tuple[str, ...] = ()
 #: 18: the dynamo exporter's own opset (asking for 17 makes it try, and fail, to down-convert).
 OPSET = 18
+#: Seeded inputs the int8 feature ranges are calibrated on (seeds model.seed + 1 … + N).
+CALIBRATION_SAMPLES = 16
+#: The offline quantizer's settings (its JSON config, besides the data).
+QUANTIZER = {"feature_quantize_method": "EMA", "weight_quantize_method": "MAX_ABS", "quant_bits": 8}
 
-_PRECISION_MODE = {"fp32": "High", "fp16": "Low"}
+_PRECISION_MODE = {"fp32": "High", "fp16": "Low", "int8": "High"}
 #: MNN.expr dtype name -> numpy dtype name.
 _DTYPES = {"float": "float32", "double": "float64", "int": "int32", "int64": "int64", "uint8": "uint8", "int8": "int8"}
 
@@ -60,12 +80,39 @@ def convert(model: ModelSpec, precision: str, out: Path) -> None:
 
         import _tools  # MNN's converter; see the module docstring for why not MNN.tools
 
-        argv = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(out),
+        mnn_path = Path(tmp) / "model.mnn" if precision == "int8" else out
+        argv = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(mnn_path),
                 "--bizCode", "mobiledl"]
         if precision == "fp16":
             argv.append("--fp16")
-        if not _tools.mnnconvert(argv) or not out.exists():
+        if not _tools.mnnconvert(argv) or not mnn_path.exists():
             raise RuntimeError(f"MNN's converter rejected the ONNX export (argv {argv[1:]})")
+        if precision == "int8":
+            # The quantizer also writes its scales beside its output (``<output>.json``): keep both in tmp.
+            config, quantized = _calibration_config(model, Path(tmp) / "calibration"), Path(tmp) / "int8.mnn"
+            if not _tools.mnnquant(["mnnquant", str(mnn_path), str(quantized), str(config)]) or not quantized.exists():
+                raise RuntimeError(f"MNN's quantizer rejected the model (config {json.loads(config.read_text())})")
+            shutil.copyfile(quantized, out)
+
+
+def _calibration_config(model: ModelSpec, folder: Path) -> Path:
+    """The quantizer's JSON config, and its data: one folder per sample, ``<input>.txt`` in each."""
+    import numpy as np
+
+    from pytest_mobiledl.tensors import random_inputs
+
+    inputs = [{"name": spec.name, "shape": list(spec.shape)} for spec in model.inputs]
+    for i in range(CALIBRATION_SAMPLES):
+        sample = folder / "samples" / f"{i:04d}"
+        sample.mkdir(parents=True)
+        feeds = random_inputs(model.inputs, model.seed + 1 + i)
+        for spec in model.inputs:
+            np.savetxt(sample / f"{spec.name}.txt", feeds[spec.name].reshape(-1), fmt="%.9g")
+        (sample / "input.json").write_text(json.dumps({"inputs": inputs}))
+    config = folder / "config.json"
+    config.write_text(json.dumps({"input_type": "sequence", "path": str(folder / "samples"),
+                                  "used_sample_num": CALIBRATION_SAMPLES, "inputs": inputs, **QUANTIZER}))
+    return config
 
 
 def open_session(path: str, threads: int, backend: str, precision: str) -> _Session:
@@ -86,8 +133,12 @@ def open_session(path: str, threads: int, backend: str, precision: str) -> _Sess
 
 
 def engine_options(backend: str, precision: str) -> dict[str, Any]:
-    return {"backend": "CPU", "precision_mode": _PRECISION_MODE[precision].lower(),
-            "weights": precision, "api": "MNN.nn.Module"}
+    options: dict[str, Any] = {"backend": "CPU", "precision_mode": _PRECISION_MODE[precision].lower(),
+                               "weights": precision, "api": "MNN.nn.Module"}
+    if precision == "int8":
+        options |= {"quantizer": "mnnquant (offline, in-process)", "features": "int8 (EMA, asymmetric)",
+                    "calibration_samples": CALIBRATION_SAMPLES, "io": "fp32", **QUANTIZER}
+    return options
 
 
 def _check_precision(precision: str) -> None:

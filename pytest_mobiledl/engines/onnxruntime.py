@@ -1,8 +1,29 @@
-"""ONNX Runtime: ``torch.onnx.export`` → ``.onnx``, run by ``onnxruntime.InferenceSession``."""
+"""ONNX Runtime: ``torch.onnx.export`` → ``.onnx``, run by ``onnxruntime.InferenceSession``.
+
+Every precision starts from the same fp32 export; the reduced ones use ONNX Runtime's own tools:
+
+- fp16: ``onnxruntime.transformers.float16.convert_float_to_float16`` (ONNX Runtime's copy of
+  onnxconverter-common's converter, so no extra package), inputs and outputs kept fp32. On x86
+  the CPU execution provider has no fp16 kernels for these ops: it inserts casts at load and
+  computes in fp32, so there an fp16 item measures the fp32 kernels (slower than fp32 on
+  MobileNetV2: the casts also stop conv + clip fusion). Its arm64 builds have fp16 convolution
+  kernels (not measured here). Importing
+  ``onnxruntime.transformers`` (``quant_pre_process`` does too) appends its folder to
+  ``sys.path`` (top-level names such as ``float16``, ``benchmark``): only the conversion process
+  pays that.
+- int8: static quantization (``quantize_static``) after ``quant_pre_process``: QDQ format, uint8
+  activations and int8 weights per channel (what the quantizer's guidance names for x86 and works
+  on arm64 too), MinMax ranges from ``CALIBRATION_SAMPLES`` seeded inputs. Inputs and outputs stay
+  float: QuantizeLinear/DequantizeLinear sit inside the graph.
+
+Calibration inputs are ``random_inputs(model.inputs, seed)`` for ``model.seed + 1`` … ``+ N``:
+never the input parity compares on (``model.seed``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,17 +40,34 @@ DIST = "onnxruntime"
 EXTRA = "onnxruntime"
 SUFFIX = ".onnx"
 HOST_BACKENDS = ("cpu",)
-PRECISIONS = ("fp32",)
-CONVERTERS = ("torch", "onnx", "onnxscript")
+PRECISIONS = ("fp32", "fp16", "int8")
+#: onnxruntime too: its float16 converter and quantizer write the reduced-precision artifacts.
+CONVERTERS = ("torch", "onnx", "onnxscript", "onnxruntime")
 RUNTIME = ("onnxruntime",)
 FLAGS: tuple[str, ...] = ()
 OPSET = 18  # the dynamo exporter writes 18; asking lower makes it try (and fail) to down-convert
+#: Seeded inputs the int8 ranges are calibrated on (seeds model.seed + 1 … + N).
+CALIBRATION_SAMPLES = 16
 
 _DTYPES = {"tensor(float)": "float32", "tensor(float16)": "float16", "tensor(int64)": "int64",
            "tensor(int32)": "int32", "tensor(int8)": "int8", "tensor(uint8)": "uint8"}
 
 
 def convert(model: ModelSpec, precision: str, out: Path) -> None:
+    _check_precision(precision)
+    if precision == "fp32":
+        _export(model, out)
+        return
+    with tempfile.TemporaryDirectory(prefix="mobiledl-ort-") as tmp:
+        fp32 = Path(tmp) / "model.onnx"
+        _export(model, fp32)
+        if precision == "fp16":
+            _to_fp16(fp32, out)
+        else:
+            _to_int8(model, fp32, Path(tmp) / "preprocessed.onnx", out)
+
+
+def _export(model: ModelSpec, out: Path) -> None:
     import torch
 
     module, example = model.instantiate()
@@ -38,6 +76,40 @@ def convert(model: ModelSpec, precision: str, out: Path) -> None:
                                 opset_version=OPSET, dynamo=True, external_data=False)
     assert program is not None  # dynamo=True always returns the program
     program.save(str(out), external_data=False)
+
+
+def _to_fp16(fp32: Path, out: Path) -> None:
+    import onnx
+    from onnxruntime.transformers.float16 import convert_float_to_float16
+
+    onnx.save(convert_float_to_float16(onnx.load(str(fp32)), keep_io_types=True), str(out))
+
+
+def _to_int8(model: ModelSpec, fp32: Path, preprocessed: Path, out: Path) -> None:
+    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quant_pre_process, quantize_static
+
+    # Shape inference and graph optimization first, as the quantizer's documentation recommends.
+    quant_pre_process(str(fp32), str(preprocessed))
+    quantize_static(str(preprocessed), str(out), _Calibration(model), quant_format=QuantFormat.QDQ,
+                    per_channel=True, reduce_range=False, activation_type=QuantType.QUInt8,
+                    weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+
+
+class _Calibration:
+    """onnxruntime.quantization.CalibrationDataReader (structurally): the seeded calibration inputs."""
+
+    def __init__(self, model: ModelSpec) -> None:
+        self._feeds = _calibration_inputs(model)
+
+    def get_next(self) -> dict[str, np.ndarray] | None:
+        return next(self._feeds, None)
+
+
+def _calibration_inputs(model: ModelSpec) -> Iterator[dict[str, np.ndarray]]:
+    from pytest_mobiledl.tensors import random_inputs
+
+    for i in range(CALIBRATION_SAMPLES):
+        yield random_inputs(model.inputs, model.seed + 1 + i)
 
 
 def open_session(path: str, threads: int, backend: str, precision: str) -> _Session:
@@ -52,7 +124,20 @@ def open_session(path: str, threads: int, backend: str, precision: str) -> _Sess
 
 
 def engine_options(backend: str, precision: str) -> dict[str, Any]:
-    return {"provider": "CPUExecutionProvider", "graph_optimization": "all"}
+    options: dict[str, Any] = {"provider": "CPUExecutionProvider", "graph_optimization": "all"}
+    if precision == "fp16":
+        options |= {"weights": "fp16", "activations": "fp16", "io": "fp32",
+                    "converter": "onnxruntime.transformers.float16 (keep_io_types)"}
+    elif precision == "int8":
+        options |= {"quantization": "static", "format": "QDQ", "activations": "uint8 per-tensor",
+                    "weights": "int8 per-channel", "reduce_range": False, "calibration": "minmax",
+                    "calibration_samples": CALIBRATION_SAMPLES, "preprocess": "quant_pre_process", "io": "fp32"}
+    return options
+
+
+def _check_precision(precision: str) -> None:
+    if precision not in PRECISIONS:
+        raise ValueError(f"onnxruntime has no {precision} route (it has: {', '.join(PRECISIONS)})")
 
 
 class _Session:
