@@ -40,10 +40,23 @@ def test_ids_pins_and_dynamic_dims(onnx_file: Path) -> None:
     assert (spec.name, spec.shape, spec.dtype) == ("input", (1, 3, 32, 32), "float32")
 
 
-def test_a_file_converts_along_a_route_with_parity_against_itself(onnx_file: Path, tmp_path: Path) -> None:
-    source = UserModel("my_net_v2", onnx_file, (("input", (1, 3, 32, 32)),))
-    artifact = zoo.artifact("my_net_v2", "ncnn", "fp32", tmp_path / "cache", source=source)
-    assert artifact.parity["passed"] and artifact.parity["max_rel_err"] < 1e-5
+@pytest.fixture
+def tflite_file(model_cache: Path, tmp_path: Path) -> Path:
+    path = tmp_path / "their_net.tflite"
+    shutil.copy(zoo.artifact("tiny_cnn", "tflite", "fp32", model_cache).path, path)
+    return path
+
+
+@pytest.mark.parametrize(("lib", "precision", "kind"), [
+    ("ncnn", "fp32", "onnx"), ("onnxruntime", "fp32", "onnx"), ("onnxruntime", "int8", "onnx"), ("mnn", "fp32", "onnx"),
+    ("tflite", "fp32", "tflite"),
+])
+def test_a_file_converts_along_each_route_with_parity_against_itself(
+        lib: str, precision: str, kind: str, onnx_file: Path, tflite_file: Path, tmp_path: Path) -> None:
+    path, pins = (onnx_file, (("input", (1, 3, 32, 32)),)) if kind == "onnx" else (tflite_file, ())
+    source = UserModel("user_net", path, pins)
+    artifact = zoo.artifact("user_net", lib, precision, tmp_path / "cache", source=source)
+    assert artifact.parity["passed"], artifact.parity
     assert artifact.inputs[0].shape == (1, 3, 32, 32)
 
 

@@ -77,22 +77,37 @@ def convert(model: ModelSpec, precision: str, out: Path) -> None:
         if program is None:
             raise RuntimeError("torch.onnx.export returned no program")
         program.save(str(onnx_path), external_data=False)
+        _from_file(onnx_path, model, precision, out, Path(tmp))
 
-        import _tools  # MNN's converter; see the module docstring for why not MNN.tools
 
-        mnn_path = Path(tmp) / "model.mnn" if precision == "int8" else out
-        argv = ["mnnconvert", "-f", "ONNX", "--modelFile", str(onnx_path), "--MNNModel", str(mnn_path),
-                "--bizCode", "mobiledl"]
-        if precision == "fp16":
-            argv.append("--fp16")
-        if not _tools.mnnconvert(argv) or not mnn_path.exists():
-            raise RuntimeError(f"MNN's converter rejected the ONNX export (argv {argv[1:]})")
-        if precision == "int8":
-            # The quantizer also writes its scales beside its output (``<output>.json``): keep both in tmp.
-            config, quantized = _calibration_config(model, Path(tmp) / "calibration"), Path(tmp) / "int8.mnn"
-            if not _tools.mnnquant(["mnnquant", str(mnn_path), str(quantized), str(config)]) or not quantized.exists():
-                raise RuntimeError(f"MNN's quantizer rejected the model (config {json.loads(config.read_text())})")
-            shutil.copyfile(quantized, out)
+# Not .tflite yet: MNN converts litert-torch's files, but the module it loads has no outputs.
+FILE_ROUTES = (".onnx",)
+
+
+def convert_file(model: ModelSpec, precision: str, out: Path) -> None:
+    """A user's (static) ONNX file, through the same converter and quantizer."""
+    assert model.source is not None
+    _check_precision(precision)
+    with tempfile.TemporaryDirectory(prefix="mobiledl-mnn-") as tmp:
+        _from_file(model.source, model, precision, out, Path(tmp))
+
+
+def _from_file(source: Path, model: ModelSpec, precision: str, out: Path, tmp: Path) -> None:
+    import _tools  # MNN's converter; see the module docstring for why not MNN.tools
+
+    mnn_path = tmp / "model.mnn" if precision == "int8" else out
+    argv = ["mnnconvert", "-f", "ONNX", "--modelFile", str(source), "--MNNModel", str(mnn_path),
+            "--bizCode", "mobiledl"]
+    if precision == "fp16":
+        argv.append("--fp16")
+    if not _tools.mnnconvert(argv) or not mnn_path.exists():
+        raise RuntimeError(f"MNN's converter rejected {source.name} (argv {argv[1:]})")
+    if precision == "int8":
+        # The quantizer also writes its scales beside its output (``<output>.json``): keep both in tmp.
+        config, quantized = _calibration_config(model, tmp / "calibration"), tmp / "int8.mnn"
+        if not _tools.mnnquant(["mnnquant", str(mnn_path), str(quantized), str(config)]) or not quantized.exists():
+            raise RuntimeError(f"MNN's quantizer rejected the model (config {json.loads(config.read_text())})")
+        shutil.copyfile(quantized, out)
 
 
 def _calibration_config(model: ModelSpec, folder: Path) -> Path:

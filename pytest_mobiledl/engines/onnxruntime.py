@@ -22,6 +22,7 @@ never the input parity compares on (``model.seed``).
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -65,6 +66,22 @@ def convert(model: ModelSpec, precision: str, out: Path) -> None:
             _to_fp16(fp32, out)
         else:
             _to_int8(model, fp32, Path(tmp) / "preprocessed.onnx", out)
+
+
+FILE_ROUTES = (".onnx",)
+
+
+def convert_file(model: ModelSpec, precision: str, out: Path) -> None:
+    """A user's (static) ONNX file: itself at fp32, through the same tools otherwise."""
+    assert model.source is not None
+    _check_precision(precision)
+    if precision == "fp32":
+        shutil.copyfile(model.source, out)
+    elif precision == "fp16":
+        _to_fp16(model.source, out)
+    else:
+        with tempfile.TemporaryDirectory(prefix="mobiledl-ort-") as tmp:
+            _to_int8(model, model.source, Path(tmp) / "preprocessed.onnx", out)
 
 
 def _export(model: ModelSpec, out: Path) -> None:

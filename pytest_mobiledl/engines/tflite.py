@@ -64,6 +64,17 @@ def convert(model: ModelSpec, precision: str, out: Path) -> None:
     out.write_bytes(_quantize(model, converted.model_content(), precision))
 
 
+FILE_ROUTES = (".tflite",)
+
+
+def convert_file(model: ModelSpec, precision: str, out: Path) -> None:
+    """A user's .tflite file: itself at fp32, through the same quantizer otherwise."""
+    assert model.source is not None
+    _check_precision(precision)
+    content = model.source.read_bytes()
+    out.write_bytes(content if precision == "fp32" else _quantize(model, content, precision))
+
+
 def _quantize(model: ModelSpec, content: bytes, precision: str) -> bytes:
     from ai_edge_quantizer import quantizer, recipe_manager
     from ai_edge_quantizer.algorithm_manager import AlgorithmName
