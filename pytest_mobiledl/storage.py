@@ -12,7 +12,7 @@ tests/test_storage.py fails loudly when these internals change.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -32,8 +32,6 @@ class _Origin:
     extra_info: dict[str, Any]
     cprofile_stats: None = None
     has_error: bool = False
-    skipped: bool = False
-    options: dict[str, Any] = field(default_factory=dict)
 
 
 def session(config: pytest.Config) -> Any | None:
