@@ -2,7 +2,8 @@
 
 A device is the unit of work (xdist's "scope"): a worker takes whole devices and never shares
 one, so no phone ever runs two items at once. The host counts as one device, since two runs on
-its cores would slow each other down. Other tests keep xdist's usual per-module scopes.
+its cores would slow each other down. Every other test is a scope of its own, so it is spread
+over the workers as xdist's default ``load`` mode would.
 Test ids are left untouched (xdist_group would append ``@group`` to node ids and break
 ``--benchmark-compare`` between runs with and without xdist).
 
@@ -26,7 +27,7 @@ class DeviceScheduling(LoadScopeScheduling):  # type: ignore[misc]
         self.serials = sorted(serials, key=len, reverse=True)  # longest first: "emulator-5554" before "emu"
 
     def _split_scope(self, nodeid: str) -> str:
-        return device_of(nodeid, self.serials) or nodeid.split("::", 1)[0]
+        return device_of(nodeid, self.serials) or nodeid
 
     def remove_node(self, node: Any) -> str | None:
         workload = self.assigned_work.get(node, {})

@@ -66,3 +66,13 @@ def test_compare_fail_works_under_xdist(bench_dir: pytest.Pytester) -> None:
                                             "--benchmark-compare-fail=median:50%")
     assert slowed.ret != 0
     pytest.LineMatcher(slowed.outlines + slowed.errlines).fnmatch_lines(["*Performance has regressed*"])
+
+
+def test_other_tests_still_spread_over_workers(pytester: pytest.Pytester, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
+    pytester.makepyfile(test_plain="import pytest\n@pytest.mark.parametrize('i', range(8))\n"
+                                   "def test_sleep(i):\n    import time; time.sleep(0.2)\n")
+    result = pytester.runpytest_subprocess("-p", "mobiledl", "-p", "xdist", "-n", "2", "-v")
+    result.assert_outcomes(passed=8)
+    workers = {line.split("]")[0] for line in result.outlines if line.startswith("[gw") and "PASSED" in line}
+    assert workers == {"[gw0", "[gw1"}
