@@ -23,6 +23,8 @@ import inspect
 import json
 import os
 import pkgutil
+import re
+import signal
 import subprocess
 import sys
 import time
@@ -176,8 +178,7 @@ def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel
         if done is None:
             raise ConversionError(f"{lib} conversion of {model} ({precision}) exceeded {CONVERT_TIMEOUT_S} s")
         if done.returncode != 0 or not partial.exists() or not meta_path(partial).exists():
-            lines = [line for line in done.stderr.splitlines() if line.strip()]
-            cause = lines[-1] if lines else f"exit status {done.returncode}"
+            cause = failure(done.stderr, done.returncode)
             raise ConversionError(f"{lib} cannot convert {model} ({precision}): {cause}")
         # Metadata first, artifact last and atomically: an artifact that exists is complete.
         os.replace(meta_path(partial), meta_path(path))
@@ -185,6 +186,19 @@ def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel
     finally:
         partial.unlink(missing_ok=True)
         meta_path(partial).unlink(missing_ok=True)
+
+
+def failure(stderr: str, returncode: int) -> str:
+    """The one line that says why a conversion process failed.
+
+    Python errors end stderr with ``Type: message``; a converter that aborts in C++ ends it with
+    whatever it printed last (often a warning), so the last error-like line is preferred."""
+    lines = [line.strip() for line in stderr.splitlines() if line.strip()]
+    errors = [line for line in lines if re.search(r"error|exception|what\(\)|abort|fault", line, re.IGNORECASE)]
+    cause = (errors or lines or [f"exit status {returncode}"])[-1]
+    if returncode < 0:
+        cause += f" (the converter died of {signal.Signals(-returncode).name})"
+    return cause
 
 
 def complete(path: Path) -> bool:

@@ -81,3 +81,12 @@ def test_concurrent_workers_convert_an_artifact_once(tmp_path: Path) -> None:
     builders = {p.communicate(timeout=600)[0].strip() for p in procs}
     assert len(builders) == 1 and builders != {""}  # all three got the artifact one conversion process made
     assert not list(tmp_path.rglob("*.part"))
+
+
+def test_a_crashed_converter_is_named_by_its_error_line_not_its_last_warning() -> None:
+    stderr = "terminate called after throwing an instance of 'std::bad_alloc'\n  what():  std::bad_alloc\n" \
+             "/usr/lib/python3/warnings.py:1: UserWarning: something\n  return cls.__new__(cls, *args)\n"
+    assert zoo.failure(stderr, -6) == "what():  std::bad_alloc (the converter died of SIGABRT)"
+    python_error = "RuntimeError: pnnx exited 1: unsupported op"
+    assert zoo.failure(python_error + "\n", 1) == python_error
+    assert zoo.failure("", 3) == "exit status 3"
