@@ -41,7 +41,8 @@ def test_min_time_keeps_timing_past_the_iteration_count(model_cache: Path) -> No
                "--iterations", "2", "--min-time", "0.3", "--delay-ms", "5")
     record = from_json(done.stdout)
     assert 2 < record.count < 200  # ~0.3 s of ≥ 5 ms runs: it went past 2, and it stopped
-    assert sum(record.samples_ms or ()) >= 300
+    # min_time is wall time; the samples leave out the loop's own few µs between runs.
+    assert sum(record.samples_ms or ()) >= 0.95 * 300
     assert "injected_delay" in record.flags
 
 
