@@ -74,9 +74,10 @@ FLAGS = {
     "count_unreported": "the tool does not print its run count; count is what the plan asked",
     "no_mobile_optimization": "no mobile optimization pass ran on the artifact",
     "injected_delay": "a test-only delay was added to every run",
+    "saved_summary": "read back from a run saved before per-run samples were kept (its median and spread)",
 }
 #: One of these stands in for per-run samples when a tool prints only a summary.
-SUMMARY_FLAGS = ("mean_only", "min_max_avg_only", "percentiles_only")
+SUMMARY_FLAGS = ("mean_only", "min_max_avg_only", "percentiles_only", "saved_summary")
 
 
 @dataclass(frozen=True)
