@@ -65,8 +65,9 @@ def test_gap_is_slowest_over_fastest_with_its_ci() -> None:
 
 
 def test_summary_only_numbers_are_marked_as_means() -> None:
-    mean_only = [from_dict(GOLDEN | {"lib": "mnn", "samples_ms": None, "flags": ["mean_only"], "summary_ms": {"mean": m},
-                                     "device": {"serial": "host"}, "model": "m1"}).with_(repeat=k)
+    mean_only = [from_dict(GOLDEN | {"lib": "mnn", "samples_ms": None, "flags": ["mean_only"],
+                                     "summary_ms": {"mean": m}, "device": {"serial": "host"}, "model": "m1"}
+                           ).with_(repeat=k)
                  for k, m in enumerate([1.0, 1.01, 0.99], 1)]
     table = by_place(report.fragmentation(report.frame([*RECORDS, *mean_only])))
     assert table["m1", "host"]["fastest"] == "mnn (t1)"

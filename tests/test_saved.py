@@ -32,5 +32,5 @@ def test_a_result_with_repeats_reads_back_whole() -> None:
 
 
 def test_a_result_of_another_plugin_is_named() -> None:
-    with pytest.raises(RecordError, match="b.py::t was not saved by pytest-mobiledl"):
+    with pytest.raises(RecordError, match=r"b\.py::t was not saved by pytest-mobiledl"):
         saved.records({"fullname": "b.py::t", "extra_info": {}, "stats": {}})
