@@ -193,6 +193,12 @@ def test_runner_failure_is_one_line_naming_device_and_library(bench_dir: pytest.
                                                          "127.0.0.1:9 (start one with `adb start-server`)"),
     (["--adb-server=localhost"], "*--adb-server=localhost: 'localhost' is not host:port (e.g. 127.0.0.1:5037)"),
     (["--devices=all,host"], "*--devices=all,host: give all, host, or a comma list of adb serials*"),
+    (["--repeats=0"], "*--repeats=0: 0 must be ≥ 1*"),
+    (["--mobiledl-compare-fail=ten", "--benchmark-compare"], "*--mobiledl-compare-fail=ten: give a slowdown in "
+                                                             "percent, e.g. 10%*"),
+    (["--mobiledl-compare-fail=-5%", "--benchmark-compare"], "*-5% must be a finite percentage ≥ 0, e.g. 10%*"),
+    (["--mobiledl-delay-ms=caffe=10%"], "*--mobiledl-delay-ms=caffe=10%: caffe is not a library; choose from*"),
+    (["--mobiledl-delay-ms=mnn=inf"], "*--mobiledl-delay-ms=mnn=inf: inf is not a finite delay*"),
 ])
 def test_bad_options_are_one_clear_usage_error(bench_dir: pytest.Pytester, args: list[str], message: str) -> None:
     result = bench_dir.runpytest_subprocess("--collect-only", *args)
