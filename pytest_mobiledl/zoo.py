@@ -241,7 +241,9 @@ def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[s
         example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
         references = usermodels.reference(start, dict(zip([s.name for s in specs], example, strict=True)))
         others = usermodels.reference(start, dict(zip([s.name for s in specs], other, strict=True)))
-    return _describe(engine, out, precision, example, references, others)
+        from pytest_mobiledl.modelstats import file_macs
+
+        return {**_describe(engine, out, precision, example, references, others), "macs": file_macs(start)}
 
 
 def _describe(engine: Any, out: Path, precision: str, example: list[Any], references: list[Any],
