@@ -21,11 +21,10 @@ _DELEGATE = {"gpu": "GPU", "nnapi": "NNAPI", "dsp": "Hexagon"}
 
 _PREFIX = r"^(?:(?:INFO|WARN|WARNING|ERROR|VERBOSE): )?"
 _STAT = re.compile(_PREFIX + r"count=(\d+)(.*)$", re.MULTILINE)
-_TIMINGS = re.compile(
-    _PREFIX + r"Inference timings in us: Init: ([^,]+), First inference: ([^,]+), "
-    r"Warmup \(avg\): ([^,]+), Inference \(avg\): (\S+)\s*$",
-    re.MULTILINE,
-)
+#: ``for at least N iterations and at least S seconds…`` since TF 1.14, ``for N iterations`` before.
+_HEADER = re.compile(_PREFIX + r"Running benchmark for (?:at least )?(\d+) iterations", re.MULTILINE)
+_TIMINGS = re.compile(_PREFIX + r"(?:Average )?[Ii]nference timings in us: (.*)$", re.MULTILINE)
+_THREADS = _PREFIX + r"(?:Num threads|#threads used for CPU inference): \[(\d+)\]"
 
 
 def build_plan(request: RunRequest) -> RunPlan:
@@ -65,17 +64,34 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
     _check_delegate(text, request)
     scan.check_exit(LIB, returncode, text)
 
-    phases = list(_STAT.finditer(text))
-    if len(phases) < 2:
+    headers = list(_HEADER.finditer(text))
+    if len(headers) != 2:
         raise ToolError(
-            LIB, "missing_lines", f"{len(phases)} of 2 'count=' lines (warm-up, timed) found", scan.tail(text)
+            LIB,
+            "missing_lines",
+            f"{len(headers)} of 2 'Running benchmark for' lines (warm-up, timed) found",
+            scan.tail(text),
         )
-    # The last line is the timed phase; the one before it is the warm-up (count=0 when warmup_runs=0).
-    timed = _stat(phases[-1].group(1), phases[-1].group(2), text)
-    warmed = int(phases[-2].group(1))
-    timings = scan.search(LIB, _TIMINGS, text, "'Inference timings in us'")
-    init_raw, first_raw, _, avg_raw = (g.strip() for g in timings.groups())
-    init_us, avg_us = (scan.number(LIB, raw, "inference timing", text) for raw in (init_raw, avg_raw))
+    _check_settings(text, request, headers)
+    # Each phase's statistics are the first 'count=' line after its header, wherever
+    # op-profiling tables or delegate logs fall around them.
+    warmed = _stat(_phase(text, headers[0].end(), headers[1].start(), "warm-up"), text)
+    timed = _stat(_phase(text, headers[1].end(), len(text), "timed"), text)
+    if int(warmed["count"]) != request.warmup:
+        raise ToolError(
+            LIB,
+            "settings_mismatch",
+            f"asked {request.warmup} warm-up runs, the tool did {int(warmed['count'])} (warmup_min_secs ignored?)",
+            scan.tail(text),
+        )
+    if request.min_time_s == 0 and timed["count"] > request.iterations:
+        raise ToolError(
+            LIB,
+            "settings_mismatch",
+            f"asked {request.iterations} runs, the tool did {int(timed['count'])}",
+            scan.tail(text),
+        )
+    init_us, avg_us, first_us = _timings(text)
     if abs(avg_us - timed["avg"]) > 1e-3 * max(avg_us, 1.0):
         raise ToolError(
             LIB,
@@ -83,8 +99,8 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
             f"Inference (avg) {avg_us} us disagrees with the timed phase avg {timed['avg']} us",
             scan.tail(text),
         )
-    # Without warm-up runs the tool prints 0 for the first inference: not a measurement.
-    first_ms = scan.number(LIB, first_raw, "first inference", text) / 1000.0 if warmed else None
+    if first_us is None:
+        first_us = warmed.get("first", warmed.get("avg"))  # before TF 2.3 only the warm-up line has it
     summary = {_KEYS[k]: v / 1000.0 for k, v in timed.items() if k in _KEYS}
     return ToolOutput(
         lib=LIB,
@@ -92,7 +108,8 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
         summary_ms=summary,
         count=int(timed["count"]),
         init_ms=init_us / 1000.0,
-        first_inference_ms=first_ms,
+        # Without warm-up runs the tool prints 0 for the first inference: not a measurement.
+        first_inference_ms=first_us / 1000.0 if request.warmup and first_us is not None else None,
         peak_memory_mb=_peak_memory(text),
         flags=("min_max_avg_only", *_fallback_flags(text, request)),
         raw_tail=scan.tail(text),
@@ -103,15 +120,62 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
 _KEYS = {"avg": "mean", "min": "min", "max": "max", "std": "std", "median": "median", "p5": "p5", "p95": "p95"}
 
 
-def _stat(count: str, rest: str, text: str) -> dict[str, float]:
+def _check_settings(text: str, request: RunRequest, headers: list[re.Match[str]]) -> None:
+    """The parameter echo and the phase headers say what ran; both must match the request.
+
+    ``Num threads: [N]`` is echoed by every version (LiteRT: when set, as here), 2.x builds add
+    ``#threads used for CPU inference: [N]``; ``Min num runs``/``Min warmup runs`` likewise.
+    """
+    scan.search(LIB, _THREADS, text, "'Num threads: [N]'")
+    scan.check_echo(
+        LIB,
+        text,
+        (
+            ("threads", _THREADS, request.threads),
+            ("runs", _PREFIX + r"Min num runs: \[(\d+)\]", request.iterations),
+            ("warm-up runs", _PREFIX + r"Min warmup runs: \[(\d+)\]", request.warmup),
+        ),
+    )
+    for header, what, asked in zip(headers, ("warm-up runs", "runs"), (request.warmup, request.iterations)):
+        if int(header.group(1)) != asked:
+            line = scan.whole_line(text, header)
+            raise ToolError(LIB, "settings_mismatch", f"asked {what} {asked}, the tool echoed: {line}", scan.tail(text))
+
+
+def _phase(text: str, start: int, end: int, what: str) -> re.Match[str]:
+    found = _STAT.search(text, start, end)
+    if found is None:
+        raise ToolError(LIB, "missing_lines", f"no 'count=' line for the {what} phase", scan.tail(text))
+    return found
+
+
+def _timings(text: str) -> tuple[float, float, float | None]:
+    """Init, timed mean and first inference (µs) from the summary line of either era:
+    ``Inference timings in us: Init: A, First inference: B, Warmup (avg): C, Inference (avg): D``
+    (TF 2.3+) or ``Average inference timings in us: Warmup: C, Init: A, no stats: D`` (before)."""
+    line = scan.search(LIB, _TIMINGS, text, "'Inference timings in us'")
+    fields = dict(part.split(": ", 1) for part in line.group(1).split(", ") if ": " in part)
+    init = fields.get("Init")
+    mean = fields.get("Inference (avg)", fields.get("no stats", fields.get("Inference")))
+    if init is None or mean is None:
+        raise ToolError(LIB, "missing_lines", f"no Init or Inference in: {line.group(0)}", scan.tail(text))
+    first = fields.get("First inference")
+    return (
+        scan.number(LIB, init.strip(), "Init", text),
+        scan.number(LIB, mean.strip(), "Inference (avg)", text),
+        None if first is None else scan.number(LIB, first.strip(), "First inference", text),
+    )
+
+
+def _stat(line: re.Match[str], text: str) -> dict[str, float]:
     """One ``count=`` line; a phase whose runs were all equal prints only ``curr=X(all same)``."""
-    values = {"count": float(count)}
-    for key, raw in re.findall(r"(\w+)=([^\s(]+)", rest):
+    values = {"count": float(line.group(1))}
+    for key, raw in re.findall(r"(\w+)=([^\s(]+)", line.group(2)):
         values[key] = scan.number(LIB, raw, f"{key}=", text)
     if "avg" not in values and "curr" in values:
         values.update(min=values["curr"], max=values["curr"], avg=values["curr"], std=0.0)
     missing = {"min", "max", "avg"} - values.keys()
-    if missing:
+    if missing and values["count"] > 0:
         raise ToolError(LIB, "missing_lines", f"'count=' line lacks {', '.join(sorted(missing))}", scan.tail(text))
     return values
 
