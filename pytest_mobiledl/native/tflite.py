@@ -4,7 +4,11 @@ Output shape (each line may carry an ``INFO: `` prefix in newer builds): a param
 ``Initialized session in X ms.``, one ``count=… first=… curr=… min=… max=… avg=… std=…`` line
 for the warm-up phase and one for the timed phase (µs; newer builds add ``p5= median= p95=``),
 ``Inference timings in us: Init: A, First inference: B, Warmup (avg): C, Inference (avg): D``
-and, with ``--report_peak_memory_footprint``, a peak memory line in MB.
+and, with ``--report_peak_memory_footprint``, a peak memory line in MB. Each phase is found
+after its ``Running benchmark for at least N iterations`` header (N checked against the
+request, as are ``Num threads``/``Min num runs``/``Min warmup runs``), so the op-profiling
+tables of ``--enable_op_profiling`` (whose ``Timings (microseconds): count=…`` lines look like
+results) can fall anywhere.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ _DELEGATE = {"gpu": "GPU", "nnapi": "NNAPI", "dsp": "Hexagon"}
 
 _PREFIX = r"^(?:(?:INFO|WARN|WARNING|ERROR|VERBOSE): )?"
 _STAT = re.compile(_PREFIX + r"count=(\d+)(.*)$", re.MULTILINE)
-#: ``for at least N iterations and at least S seconds…`` since TF 1.14, ``for N iterations`` before.
-_HEADER = re.compile(_PREFIX + r"Running benchmark for (?:at least )?(\d+) iterations", re.MULTILINE)
-_TIMINGS = re.compile(_PREFIX + r"(?:Average )?[Ii]nference timings in us: (.*)$", re.MULTILINE)
+#: One header per phase (warm-up, timed) echoing the run count asked of it.
+_HEADER = re.compile(_PREFIX + r"Running benchmark for at least (\d+) iterations", re.MULTILINE)
+#: TF 2.3+; before, ``Average inference timings in us: Warmup: …, no stats: …`` — but those
+#: builds do not know --report_peak_memory_footprint (``Unconsumed cmdline flags`` → bad_flags).
+_TIMINGS = re.compile(_PREFIX + r"Inference timings in us: (.*)$", re.MULTILINE)
 _THREADS = _PREFIX + r"(?:Num threads|#threads used for CPU inference): \[(\d+)\]"
 
 
@@ -99,8 +105,6 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
             f"Inference (avg) {avg_us} us disagrees with the timed phase avg {timed['avg']} us",
             scan.tail(text),
         )
-    if first_us is None:
-        first_us = warmed.get("first", warmed.get("avg"))  # before TF 2.3 only the warm-up line has it
     summary = {_KEYS[k]: v / 1000.0 for k, v in timed.items() if k in _KEYS}
     return ToolOutput(
         lib=LIB,
@@ -109,7 +113,7 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
         count=int(timed["count"]),
         init_ms=init_us / 1000.0,
         # Without warm-up runs the tool prints 0 for the first inference: not a measurement.
-        first_inference_ms=first_us / 1000.0 if request.warmup and first_us is not None else None,
+        first_inference_ms=first_us / 1000.0 if request.warmup else None,
         peak_memory_mb=_peak_memory(text),
         flags=("min_max_avg_only", *_fallback_flags(text, request)),
         raw_tail=scan.tail(text),
@@ -149,22 +153,17 @@ def _phase(text: str, start: int, end: int, what: str) -> re.Match[str]:
     return found
 
 
-def _timings(text: str) -> tuple[float, float, float | None]:
-    """Init, timed mean and first inference (µs) from the summary line of either era:
-    ``Inference timings in us: Init: A, First inference: B, Warmup (avg): C, Inference (avg): D``
-    (TF 2.3+) or ``Average inference timings in us: Warmup: C, Init: A, no stats: D`` (before)."""
+def _timings(text: str) -> tuple[float, float, float]:
+    """Init, timed mean and first inference (µs) from
+    ``Inference timings in us: Init: A, First inference: B, Warmup (avg): C, Inference (avg): D``."""
     line = scan.search(LIB, _TIMINGS, text, "'Inference timings in us'")
     fields = dict(part.split(": ", 1) for part in line.group(1).split(", ") if ": " in part)
-    init = fields.get("Init")
-    mean = fields.get("Inference (avg)", fields.get("no stats", fields.get("Inference")))
-    if init is None or mean is None:
-        raise ToolError(LIB, "missing_lines", f"no Init or Inference in: {line.group(0)}", scan.tail(text))
-    first = fields.get("First inference")
-    return (
-        scan.number(LIB, init.strip(), "Init", text),
-        scan.number(LIB, mean.strip(), "Inference (avg)", text),
-        None if first is None else scan.number(LIB, first.strip(), "First inference", text),
-    )
+    values = []
+    for key in ("Init", "Inference (avg)", "First inference"):
+        if key not in fields:
+            raise ToolError(LIB, "missing_lines", f"no {key} in: {line.group(0)}", scan.tail(text))
+        values.append(scan.number(LIB, fields[key].strip(), key, text))
+    return values[0], values[1], values[2]
 
 
 def _stat(line: re.Match[str], text: str) -> dict[str, float]:
