@@ -17,7 +17,7 @@ import posixpath
 import re
 
 from pytest_mobiledl.native import scan
-from pytest_mobiledl.native.spec import Command, RunPlan, RunRequest, ToolError, ToolOutput, ToolSpec
+from pytest_mobiledl.native.spec import Command, RunPlan, RunRequest, ToolOutput, ToolSpec
 
 LIB = "mnn"
 

@@ -140,7 +140,9 @@ def _check_settings(text: str, request: RunRequest, headers: list[re.Match[str]]
             ("warm-up runs", _PREFIX + r"Min warmup runs: \[(\d+)\]", request.warmup),
         ),
     )
-    for header, what, asked in zip(headers, ("warm-up runs", "runs"), (request.warmup, request.iterations)):
+    for header, what, asked in zip(
+        headers, ("warm-up runs", "runs"), (request.warmup, request.iterations), strict=True
+    ):
         if int(header.group(1)) != asked:
             line = scan.whole_line(text, header)
             raise ToolError(LIB, "settings_mismatch", f"asked {what} {asked}, the tool echoed: {line}", scan.tail(text))

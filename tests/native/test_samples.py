@@ -85,6 +85,22 @@ CASES = [
             "flags": ("min_max_avg_only",),
         },
     ),
+    # Reconstructions of public captures (see samples/README.md): the tool's default 0.5 s
+    # warm-up floor ran more warm-up runs than asked, which used to pass unnoticed.
+    Case(
+        "tflite",
+        "realworld/tf23_op_profiling_warmup_secs.txt",
+        {"warmup": 1, "min_time_s": 1.0},
+        kind="settings_mismatch",
+        says="asked 1 warm-up runs, the tool did 38",
+    ),
+    Case(
+        "tflite",
+        "realworld/tf2x_min_secs_default.txt",
+        {"warmup": 1, "iterations": 1000, "threads": 1, "min_time_s": 1.0},
+        kind="settings_mismatch",
+        says="asked 1 warm-up runs, the tool did 463",
+    ),
     # --- ncnn: everything on stderr, ms with two decimals -------------------------------------
     Case(
         "ncnn",
@@ -147,7 +163,13 @@ CASES = [
         {"precision": "fp16", "warmup": 8},
         stream="stderr",
         cut="        mobilenet_v2  min",
-        expect={"count": 50, "mean": 2.97, "min": 2.83, "max": 3.41, "flags": ("min_max_avg_only", "settings_mismatch")},
+        expect={
+            "count": 50,
+            "mean": 2.97,
+            "min": 2.83,
+            "max": 3.41,
+            "flags": ("min_max_avg_only", "settings_mismatch"),
+        },
     ),
     Case(
         "ncnn",
@@ -200,7 +222,12 @@ CASES = [
     Case(
         "mnn",
         "folder_several_models.txt",
-        {"backend": "gpu", "precision": "fp16", "warmup": 10, "model": "/data/local/tmp/mobiledl/models/m/vit_tiny.mnn"},
+        {
+            "backend": "gpu",
+            "precision": "fp16",
+            "warmup": 10,
+            "model": "/data/local/tmp/mobiledl/models/m/vit_tiny.mnn",
+        },
         expect={"count": 50, "mean": 38.772, "flags": ("min_max_avg_only", "delegate_fallback_cpu")},
     ),
     Case(

@@ -22,7 +22,14 @@ CONTRADICTIONS = [
     ("mnn", "cpu_4threads.txt", {"warmup": 10}, "warmup = 10", "warmup = 0", "warmup 10"),
     ("mnn", "cpu_4threads.txt", {"warmup": 10}, "loop = 50", "loop = 500", "loop 50"),
     ("executorch", "cpu_v0_6_threadpool_total.txt", {"iterations": 20}, "threads = 4", "threads = 8", "threads 4"),
-    ("executorch", "cpu_xnnpack_per_iteration.txt", {"warmup": 2, "iterations": 10}, "1 of 12", "1 of 13", "executions 12"),
+    (
+        "executorch",
+        "cpu_xnnpack_per_iteration.txt",
+        {"warmup": 2, "iterations": 10},
+        "1 of 12",
+        "1 of 13",
+        "executions 12",
+    ),
     ("mace", "cpu_4threads.txt", {"layout": "NHWC"}, "num_threads: 4", "num_threads: 1", "threads 4"),
     ("mace", "cpu_4threads.txt", {"layout": "NHWC"}, "round: 50", "round: 100", "rounds 50"),
     ("onnxruntime", "cpu_4threads.txt", {"iterations": 100}, "threads to 4", "threads to 2", "threads 4"),
@@ -61,6 +68,6 @@ def test_more_pytorch_runs_than_asked_is_a_contradiction() -> None:
 
 def test_executor_runner_without_a_time_says_which_build_is_needed() -> None:
     text = sample("executorch", "cpu_v0_6_threadpool_total.txt").replace(" in 207.402911 ms.", ".")
-    with pytest.raises(ToolError, match="prints no time.*v0.6") as caught:
+    with pytest.raises(ToolError, match=r"prints no time.*v0\.6") as caught:
         SPECS["executorch"].parse("", text, 0, make_request("executorch", iterations=20))
     assert caught.value.kind == "missing_lines"
