@@ -28,7 +28,7 @@ _FORWARD_NAME = {0: "CPU", 3: "OpenCL", 5: "N/A", 7: "Vulkan"}
 #: BackendConfig::PrecisionMode: 1 High keeps fp32, 2 Low allows fp16 (needs MNN_ARM82 on CPU).
 PRECISION = {"fp32": 1, "fp16": 2, "int8": 1}
 
-#: ``[ - ] %-24s    max = %8.3f ms  min = … avg = …`` (``%8.3fms``, no space, before 1.2.0);
+#: ``[ - ] %-24s    max = %8.3f ms  min = … avg = …`` (``%8.3fms``, no space, before 1.1.5);
 #: ``quant-<name>`` rows too when testQuantizedModel=1 (2.6.2+).
 _ROW = re.compile(
     r"^\[ - \] (?P<name>.+?)\s+max =\s*(\S+?)\s*ms\s+min =\s*(\S+?)\s*ms\s+avg =\s*(\S+?)\s*ms$", re.MULTILINE
@@ -55,7 +55,7 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
     name = posixpath.basename(request.model)
     mine = [r for r in rows if r.group("name") == name]
     # Each model's own messages come just before its row: another model's are not this item's.
-    scope = scan.section(text, rows, mine[0]) if len(mine) == 1 else text[rows[-1].end() :] if rows else text
+    scope = scan.section(text, rows, mine)
     scan.fail_on(LIB, scope, _ERRORS)
     if request.backend == "cpu":
         scan.fail_on(LIB, scope, ((r"Don't support type", "unsupported_op", "an operator has no CPU kernel"),))
@@ -90,8 +90,8 @@ _LOOP = r"Benchmarking\.\.\. loop = (\d+)"
 
 def _check_settings(text: str, request: RunRequest) -> None:
     """The echo says what ran: ``Forward type: **CPU** thread=4** precision=2`` until 2.6.2
-    (precision since 0.1.1.2), without asterisks since; ``, warmup = N`` since 1.0.0.
-    A build whose positional arguments differ (before 1.0.0 the third was the forward type)
+    (precision since 0.1.1.2), without asterisks since; ``, warmup = N`` since 0.2.2.2.
+    A build whose positional arguments differ (before 0.2.2.2 the third was the forward type)
     shows up here as a contradiction."""
     scan.check_echo(
         LIB,

@@ -79,7 +79,7 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
     mine = [r for r in rows if r.group("name") in names]
     # A load error is printed just above its model's row; in list mode other models' errors
     # (their .param absent from the working directory) are not this item's.
-    scope = scan.section(text, rows, mine[0]) if len(mine) == 1 else text[rows[-1].end() :] if rows else text
+    scope = scan.section(text, rows, mine)
     scan.fail_on(LIB, scope, _ERRORS)
     scan.check_exit(LIB, returncode, text)
     _check_settings(text, request)

@@ -99,10 +99,16 @@ def pick_row(lib: str, rows: list[re.Match[str]], names: Iterable[str], text: st
     raise ToolError(lib, "missing_lines", f"{what} for {wanted[0]}; rows found: {found}", tail(text))
 
 
-def section(text: str, rows: list[re.Match[str]], row: re.Match[str]) -> str:
-    """The output that belongs to one row: from the end of the row before it to its own end."""
-    before = [r.end() for r in rows if r.end() <= row.start()]
-    return text[(before[-1] if before else 0) : row.end()]
+def section(text: str, rows: list[re.Match[str]], mine: list[re.Match[str]]) -> str:
+    """The output that belongs to the requested model, whose own messages precede its row.
+
+    From the end of the row before its row to its row's end; when it printed no row (one
+    row is required later), what follows the last row: the model that was running last.
+    """
+    if len(mine) != 1:
+        return text[rows[-1].end() :] if rows else text
+    before = [r.end() for r in rows if r.end() <= mine[0].start()]
+    return text[(before[-1] if before else 0) : mine[0].end()]
 
 
 def whole_line(text: str, found: re.Match[str]) -> str:
