@@ -469,6 +469,12 @@ CASES = [
         {"backend": "dsp", "precision": "int8", "threads": 1, "iterations": 100},
         expect={"count": 100, "mean": 1.8131, "flags": ("percentiles_only", "delegate_fallback_cpu")},
     ),
+    Case(
+        "onnxruntime",
+        "cpu_cost_without_total.txt",
+        {"iterations": 100},
+        expect={"count": 100, "mean": 10.1187, "p50": 9.96381, "init_ms": 142.918, "flags": ("percentiles_only",)},
+    ),
     Case("onnxruntime", "fail_missing_model.txt", returncode=255, kind="missing_model", says="missing.onnx"),
     Case("onnxruntime", "fail_unsupported_op.txt", returncode=255, kind="unsupported_op", says="GridSample"),
     Case(
