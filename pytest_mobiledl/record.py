@@ -72,6 +72,8 @@ FLAGS = {
     "min_time_ignored": "a minimum run time was asked but the tool has no such switch",
     "backend_unverified": "the output does not prove which backend ran (it is fixed in the model)",
     "count_unreported": "the tool does not print its run count; count is what the plan asked",
+    "settings_mismatch": "the tool ignored part of the request (e.g. benchncnn ran its built-in list, "
+    "ignoring param=); the row was picked by the model's name",
     "no_mobile_optimization": "no mobile optimization pass ran on the artifact",
     "injected_delay": "a test-only delay was added to every run",
     "saved_summary": "read back from a run saved before per-run samples were kept (its median and spread)",
