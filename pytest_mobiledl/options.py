@@ -213,14 +213,15 @@ OPTIONS = (
 def add(parser: pytest.Parser) -> None:
     group = parser.getgroup("mobiledl", "mobile deep-learning benchmarks (pytest-mobiledl)")
     for option in OPTIONS:
+        help_text = option.help.replace("%", "%%")  # argparse formats help with %
         if option.switch:
-            group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=option.help)
+            group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=help_text)
         elif option.repeat:
             group.addoption(option.cli, action="append", dest=option.name, metavar=option.name.upper(),
-                            help=option.help)
+                            help=help_text)
         else:
             group.addoption(option.cli, dest=option.name, metavar=option.name.upper(),
-                            help=option.help + (f" (default: {option.default})" if option.default else ""))
+                            help=help_text + (f" (default: {option.default})" if option.default else ""))
         parser.addini(f"mobiledl_{option.name}", option.help, default=option.default)
 
 

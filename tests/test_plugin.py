@@ -216,7 +216,7 @@ def test_ini_options_are_validated_too(bench_dir: pytest.Pytester, model_cache: 
 
 def test_ini_options_set_the_matrix(bench_dir: pytest.Pytester, model_cache: Path) -> None:
     bench_dir.makeini(f"[pytest]\nmobiledl_model_cache = {model_cache}\nmobiledl_models = tiny_cnn\n"
-                      "mobiledl_libs = tflite\nmobiledl_threads = 3\n")
+                      "mobiledl_libs = tflite\nmobiledl_threads = 3\nmobiledl_repeats = 1\n")
     result = bench_dir.runpytest_subprocess("--collect-only", "-q")
     result.stdout.fnmatch_lines(["*host-tflite-tiny_cnn-cpu-fp32-t3*", "1 test collected*"])
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -38,7 +39,7 @@ def test_repeats_run_round_robin_on_the_devices_worker(bench_dir: pytest.Pyteste
                                             "--benchmark-autosave")
     result.assert_outcomes(passed=4)
     passed = [line for line in result.outlines if line.startswith("[gw") and "PASSED" in line]
-    order = [line.rsplit("[", 1)[1].rstrip("]") for line in passed]
+    order = [re.search(r"\[(host-[^]]+)\]", line).group(1) for line in passed]  # type: ignore[union-attr]
     assert order == ["host-onnxruntime-tiny_cnn-cpu-fp32-t1-r1", "host-tflite-tiny_cnn-cpu-fp32-t1-r1",
                      "host-onnxruntime-tiny_cnn-cpu-fp32-t1-r2", "host-tflite-tiny_cnn-cpu-fp32-t1-r2"]
     run = saved(bench_dir.path)
