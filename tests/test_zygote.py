@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -144,12 +145,17 @@ def test_the_server_and_its_child_die_with_the_pytest_process(argv: list[str], t
     while not children.read_text().split() and time.monotonic() < deadline:
         time.sleep(0.05)
     [child] = map(int, children.read_text().split())
-    parent.kill()
+    parent.kill()  # at once: the child may not yet have asked for its own death signal
     parent.wait()
     deadline = time.monotonic() + 10
-    while (alive(server) or alive(child)) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not alive(server) and not alive(child)
+    try:
+        while (alive(server) or alive(child)) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not alive(server) and not alive(child)
+    finally:
+        for pid in (server, child):  # a failure here leaves nothing running
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 BIG_PARENT = """

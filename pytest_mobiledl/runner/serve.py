@@ -42,9 +42,10 @@ def serve(lib: str, parent: int) -> int:
         request = json.loads(line)
         sys.stdout.flush()
         sys.stderr.flush()  # or the child would write our buffered text into its files
+        server = os.getpid()
         pid = os.fork()
         if pid == 0:
-            _child(request, reply)
+            _child(request, reply, server)
         try:
             os.setpgid(pid, pid)  # the child does it too: whoever is first, a kill finds the group
         except OSError:
@@ -76,13 +77,13 @@ def threads_across_fork() -> int:
     return count
 
 
-def _child(request: dict[str, Any], reply: IO[str]) -> NoReturn:
+def _child(request: dict[str, Any], reply: IO[str], server: int) -> NoReturn:
     from pytest_mobiledl.runner.__main__ import main
 
     code = 1
     try:
         os.setpgid(0, 0)  # a timeout kills this group, and whatever the library started, not the server
-        die_with_parent(os.getppid())
+        die_with_parent(server)  # not getppid(): the server may be gone already
         reply.close()
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
         for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
