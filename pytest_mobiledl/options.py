@@ -49,6 +49,8 @@ class Selection:
     compare_fail: float | None
     #: The user's own model files among ``models``, by id.
     user_models: Mapping[str, UserModel] = field(default_factory=dict)
+    #: Host runs fork from a server that imported the library once (where that is safe).
+    fork: bool = True
 
 
 @dataclass(frozen=True)
@@ -173,6 +175,12 @@ def _model_ids() -> list[str]:
     return names()
 
 
+def _yes_no(value: str) -> bool:
+    if value.lower() not in ("yes", "no"):
+        raise ValueError("expected yes or no")
+    return value.lower() == "yes"
+
+
 def default_cache() -> str:
     from platformdirs import user_cache_dir
 
@@ -207,6 +215,9 @@ OPTIONS = (
            "and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
     Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB=ms or LIB=P% of "
            "each run, comma separated", _delay, flag="--mobiledl-delay-ms"),
+    Option("fork", "yes", "host runs: yes = fork each run from a server that imported the library once "
+           "(where its import leaves no thread behind), no = exec a fresh interpreter per run", _yes_no,
+           flag="--mobiledl-fork"),
 )
 
 

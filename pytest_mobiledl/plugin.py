@@ -142,7 +142,7 @@ def _devices_chosen(config: pytest.Config) -> bool:
 
 def _devices(selection: options.Selection) -> tuple[dict[str, Device], str]:
     """The selected devices by serial, and a note for the header on where phones were looked for."""
-    known: dict[str, Device] = {"host": HostDevice()}
+    known: dict[str, Device] = {"host": HostDevice(fork=selection.fork)}
     wanted = selection.devices
     if wanted == ("host",):
         return known, ""

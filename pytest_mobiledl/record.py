@@ -30,7 +30,8 @@ summary_ms             what a summary-only tool printed (``mean``, ``min``, ``ma
 count                  timed runs actually done (≥ ``iterations``)
 load_ms, init_ms       reading the model / preparing the interpreter (allocation, delegates)
 first_inference_ms     the first run after init: the cold-start cost a user sees
-peak_rss_mb            peak resident memory of the process that ran the model
+peak_rss_mb            peak resident memory of the process that ran the model (its own VmHWM;
+                       a host run forked from a server leaves out import-only code pages)
 load_avg_1m            1-minute load average where the model ran, just before it ran
 output_sha256          digest of the raw output bytes of the last run
 parity                 comparison against the source framework (filled by the zoo)

@@ -199,6 +199,7 @@ def test_runner_failure_is_one_line_naming_device_and_library(bench_dir: pytest.
     (["--mobiledl-compare-fail=-5%", "--benchmark-compare"], "*-5% must be a finite percentage ≥ 0, e.g. 10%*"),
     (["--mobiledl-delay-ms=caffe=10%"], "*--mobiledl-delay-ms=caffe=10%: caffe is not a library; choose from*"),
     (["--mobiledl-delay-ms=mnn=inf"], "*--mobiledl-delay-ms=mnn=inf: inf is not a finite delay*"),
+    (["--mobiledl-fork=maybe"], "*--mobiledl-fork=maybe: expected yes or no*"),
 ])
 def test_bad_options_are_one_clear_usage_error(bench_dir: pytest.Pytester, args: list[str], message: str) -> None:
     result = bench_dir.runpytest_subprocess("--collect-only", *args)

@@ -33,6 +33,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:  # --serve LIB --parent PID: the fork server (runner/serve.py)
+        from pytest_mobiledl.runner.serve import serve
+
+        return serve(argv[1], int(argv[3]))
     args = parse_args(argv)
     # Import after parsing so `--help` is instant; the measuring code imports the library.
     from pytest_mobiledl.runner.measure import measure

@@ -67,7 +67,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
         load_ms=load_ms,
         init_ms=init_ms,
         first_inference_ms=first_ms,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+        peak_rss_mb=peak_rss_mb(),
         load_avg_1m=load_avg,
         output_sha256=digest(outputs),
         engine_options=engine.engine_options(args.backend, args.precision),
@@ -91,6 +91,22 @@ def _add_delay(run_ns: int, delay: tuple[float, bool]) -> None:
     end = time.perf_counter_ns() + int(run_ns * amount)
     while time.perf_counter_ns() < end:
         pass
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries it across exec, and subprocess starts a runner by vfork +
+    exec, so a runner reported its parent's peak (pytest's) whenever that was the larger. A forked
+    child's VmHWM starts at its own resident size, not at its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux (bytes on macOS)
 
 
 def _timed(action: Callable[[], T]) -> tuple[T, float]:
