@@ -74,6 +74,9 @@ FLAGS = {
     "count_unreported": "the tool does not print its run count; count is what the plan asked",
     "no_mobile_optimization": "no mobile optimization pass ran on the artifact",
     "injected_delay": "a test-only delay was added to every run",
+    "hot_start": "the phone's CPU was above --cooldown-temp when the run began (--cooldown-timeout passed)",
+    "throttled": "the busiest used core ran ≥ 10 % below its max clock during the run",
+    "usb_powered": "the phone drew external (USB) power: its charging current masks the energy drain",
 }
 #: One of these stands in for per-run samples when a tool prints only a summary.
 SUMMARY_FLAGS = ("mean_only", "min_max_avg_only", "percentiles_only")

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_mobiledl import engines, native
+from pytest_mobiledl import engines, native, steady
 from pytest_mobiledl.errors import RunnerError
 from pytest_mobiledl.record import FLAGS, RunRecord, from_json
 
@@ -42,8 +42,9 @@ class Runner(Protocol):
 class PythonRunner:
     def run(self, device: Device, case: Case, artifact: Artifact, selection: Selection) -> RunRecord:
         model = device.deploy(artifact.path)
-        if device.serial == "host":
-            command = [sys.executable, "-m", "pytest_mobiledl.runner"]
+        if device.serial == "host":  # the runner pins itself; a phone's command runs under taskset
+            cpus = ",".join(map(str, steady.device_cpus(device, selection.cores)))
+            command = [sys.executable, "-m", "pytest_mobiledl.runner", "--cpus", cpus]
         else:
             command = [sys.executable, device.deploy(zipapp())]
         return parse_record(device.run(command + runner_args(case, model, selection), selection.runner_timeout),
@@ -178,7 +179,7 @@ def zipapp() -> Path:
 
 def unsupported(device: Device, case: Case, selection: Selection) -> str | None:
     """Why no runner can run this case on this device (naming what is missing), or None."""
-    return _runner_or_reason(device, case, selection)[1]
+    return _runner_or_reason(device, case, selection)[1] or steady.unsupported(device, case, selection)
 
 
 def runner_for(device: Device, case: Case, selection: Selection) -> Runner:
