@@ -128,6 +128,7 @@ class Steady:
         self.phone = device.serial != "host"
         self._before: state.Snapshot | None = None
         self._waited_s = 0.0
+        self._from_c: float | None = None
         self._hot = False
         self._outs: list[str] = []
         self._battery: str | None = None
@@ -159,18 +160,23 @@ class Steady:
 
     # -- before and after --
     def begin(self) -> None:
-        """Wait until the CPU zones are at or below --cooldown-temp (or the timeout), then read."""
+        """Wait until the CPU zones are at or below --cooldown-temp (or the timeout), then read.
+
+        The last poll starts at or after the deadline, so a slow read never makes a cool phone
+        look hot.
+        """
         started = time.monotonic()
-        before = self._read(state.state_script())
+        first = before = self._read(state.state_script())
         target, deadline = self.selection.cooldown_temp, started + self.selection.cooldown_timeout
-        temp = before.cpu_temp_c
         poll = state.state_script(("thermal",) if before.zones or not before.hal_zones else ("dumpsys",))
-        while temp is not None and temp > target and time.monotonic() < deadline:
+        temp, read_at = before.cpu_temp_c, started
+        while temp is not None and temp > target and read_at < deadline:
             time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+            read_at = time.monotonic()
             temp = self._read(poll).cpu_temp_c
-        if temp != before.cpu_temp_c:  # cooled: the temperature before the run is the last one read
+        if temp != first.cpu_temp_c:  # it waited: read everything again, as the run starts
             before = self._read(state.state_script())
-            temp = before.cpu_temp_c
+        self._from_c = first.cpu_temp_c
         self._waited_s = time.monotonic() - started
         self._hot = temp is not None and temp > target
         self._before = before
@@ -196,6 +202,7 @@ class Steady:
         battery = before.battery
         conditions.update({
             "cooldown_temp_c": self.selection.cooldown_temp, "cooldown_waited_s": round(self._waited_s, 2),
+            "cooldown_from_c": None if self._from_c is None else round(self._from_c, 1),
             **state.describe(before, "before"), **state.describe(after, "after"),
             "freq_max_khz": {f"cpu{cpu}": top for cpu, top in zip(self.cpus, tops, strict=True)},
             "freq_khz_before": state.clocks(before, self.cpus), "freq_khz_after": state.clocks(after, self.cpus),

@@ -38,7 +38,7 @@ class Device:
         #: The thermal zones, clocks and battery its /sys shows; programmable (sysfs.py).
         self.sysfs = Sysfs(sandbox.layout, props)
         self.port = 0
-        self.context = Context(sandbox, self.faults)
+        self.context = Context(sandbox, self.faults, watchers=[self.sysfs.saw_command])
         self._connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None

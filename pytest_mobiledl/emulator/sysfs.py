@@ -8,6 +8,8 @@ or a shell's ``read`` through the real adb server reads what a phone would show.
 A small programmable model drives them (``device.sysfs``)::
 
     device.sysfs.heat(52.0, seconds=2.0)   # CPU zones at 52 °C, cooling linearly to idle in 2 s
+    device.sysfs.heat(52.0, seconds=2.0, trigger="taskset")  # the same, from the next command
+                                                              # whose text has "taskset" (a run)
     device.sysfs.set_battery(current_ua=-500_000, voltage_uv=4_000_000, usb=False)
 
 While a CPU zone is above ``throttle_c`` every core's ``scaling_cur_freq`` and
@@ -64,6 +66,7 @@ class Sysfs:
         self._peak_c = IDLE_C
         self._heated_at = 0.0
         self._cool_s = 0.0
+        self._trigger = ""
         self._battery = Battery()
         self._written: dict[Path, str] = {}
         self._lock = threading.Lock()
@@ -73,10 +76,23 @@ class Sysfs:
         self.write()
 
     # -- programming --
-    def heat(self, temp_c: float, seconds: float) -> None:
-        """CPU zones at ``temp_c`` now, back at idle after ``seconds`` (linearly)."""
+    def heat(self, temp_c: float, seconds: float, trigger: str = "") -> None:
+        """CPU zones at ``temp_c`` now, back at idle after ``seconds`` (linearly).
+
+        With a ``trigger``, the heat starts at the next shell command whose text contains it
+        (``thermal_zone``: the first state read; ``taskset``: the run), whenever that comes.
+        """
         with self._lock:
             self._peak_c, self._heated_at, self._cool_s = temp_c, time.monotonic(), seconds
+            self._trigger = trigger
+        self.write()
+
+    def saw_command(self, command: str) -> None:
+        """The device is about to run ``command``: a pending heat may start now."""
+        with self._lock:
+            if not self._trigger or self._trigger not in command:
+                return
+            self._heated_at, self._trigger = time.monotonic(), ""
         self.write()
 
     def set_battery(self, current_ua: int, voltage_uv: int, usb: bool = False, capacity: int = 80) -> None:
@@ -87,7 +103,7 @@ class Sysfs:
     def cpu_temp_c(self, now: float | None = None) -> float:
         with self._lock:
             left = self._heated_at + self._cool_s - (time.monotonic() if now is None else now)
-            if left <= 0 or self._cool_s <= 0:
+            if left <= 0 or self._cool_s <= 0 or self._trigger:
                 return self.idle_c
             return self.idle_c + (self._peak_c - self.idle_c) * left / self._cool_s
 
