@@ -16,8 +16,8 @@ import re
 import statistics
 import time
 import uuid
-from functools import cache
 from collections.abc import Mapping, Sequence
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 

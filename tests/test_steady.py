@@ -20,7 +20,8 @@ def records(pytester: pytest.Pytester) -> dict[str, dict[str, Any]]:
     """Each stored record's fields, by device serial (threads 1 only)."""
     found = {}
     for bench in json.loads((pytester.path / "out.json").read_text())["benchmarks"]:
-        found[bench["extra_info"]["device"]["serial"]] = {**bench["extra_info"], "mean_ms": bench["stats"]["mean"] * 1e3}
+        extra = bench["extra_info"]
+        found[extra["device"]["serial"]] = {**extra, "mean_ms": bench["stats"]["mean"] * 1e3}
     return found
 
 
@@ -97,3 +98,15 @@ def test_bad_cores_is_a_usage_error(bench_dir: pytest.Pytester, value: str, mess
     result = bench_dir.runpytest(f"--cores={value}")
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+@pytest.mark.parametrize(("cores", "powersave"), [("big", "2"), ("little", "1"), ("all", "0"), ("4-7", "0")])
+def test_benchncnn_pins_the_same_cores_as_taskset(cores: str, powersave: str) -> None:
+    from pytest_mobiledl.native import RunRequest, ncnn, spec_for
+    from pytest_mobiledl.runners import switches
+
+    request = RunRequest(binary="/t/benchncnn", model="/t/m.param", work_dir="/t", backend="cpu", precision="fp16",
+                         threads=2, warmup=1, iterations=5, input_shapes=((1, 3, 8, 8),), cores=cores)
+    argv = ncnn.build_plan(request).steps[0].argv  # type: ignore[union-attr]
+    assert argv[1:6] == ("5", "2", powersave, "-1", "0")  # loop, threads, powersave, gpu, no cooling_down sleep
+    assert switches(spec_for("ncnn"), request)["switches"][:5] == ["5", "2", powersave, "-1", "0"]

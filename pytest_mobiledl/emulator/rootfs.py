@@ -57,7 +57,8 @@ case "$1" in
 power) printf 'Display Power: state=ON\nmWakefulness=Awake\n' ;;
 thermalservice)
     for z in {thermal}/thermal_zone*; do echo "$(cat "$z/type") $(cat "$z/temp")"; done | awk '
-        {{ t = $2 / 1000; if ($1 ~ /cpu/ && t > hot) hot = t; line[NR] = sprintf("\tTemperature{{mValue=%.1f, mType=%d, mName=%s, mStatus=0}}", t, ($1 ~ /cpu/) ? 0 : 2, $1) }}
+        {{ t = $2 / 1000; cpu = $1 ~ /cpu/; if (cpu && t > hot) hot = t
+           line[NR] = sprintf("\tTemperature{{mValue=%.1f, mType=%d, mName=%s, mStatus=0}}", t, cpu ? 0 : 2, $1) }}
         END {{ print "Thermal Status: " (hot >= 55 ? 3 : hot >= 50 ? 2 : hot >= 45 ? 1 : 0);
               print "Current temperatures from HAL:"; for (i = 1; i <= NR; i++) print line[i] }}' ;;
 *) echo "Can't find service: $1" ;;

@@ -94,7 +94,7 @@ def test_emulator_scenarios_n_of_n(make_adb_farm: Callable[..., Farm], model_cac
     device = discover(parse_servers(farm.server))[emulated.serial]
     case = Case(device.serial, "onnxruntime", "tiny_cnn", "cpu", "fp32", 1)
     artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
-    s = selection(model_cache, cooldown_temp=40.0, cooldown_timeout=1.0, energy=True)
+    s = selection(model_cache, cooldown_temp=40.0, cooldown_timeout=5.0, energy=True)
     waited = hot = during = energy = 0
     for _ in range(SCENARIO_RUNS):
         emulated.sysfs.heat(50.0, seconds=2.0, trigger="thermal_zone")
