@@ -37,7 +37,8 @@ parity                 comparison against the source framework (filled by the zo
 device                 static facts of the device (serial, model, CPU, cores…)
 engine_options         library settings that change the numbers (e.g. ncnn fp16 arithmetic)
 conditions             the device's state around the run (cores used, frequencies,
-                       temperatures, battery…); empty when not observed
+                       temperatures, battery…); empty when not observed. Its keys are listed
+                       in docs/design.md ("A phone at a steady state")
 flags                  what is unusual about this record, from ``FLAGS``
 =====================  =====================================================================
 """
