@@ -115,3 +115,21 @@ def test_emulator_scenarios_n_of_n(make_adb_farm: Callable[..., Farm], model_cac
            f"throttle during the run flagged throttled only {during}/{SCENARIO_RUNS}; "
            f"energy = programmed 2.0 W (µA, negative) {energy}/{SCENARIO_RUNS}")
     assert waited == hot == during == energy == SCENARIO_RUNS
+
+
+def test_the_sampler_does_not_perturb_what_is_timed(adb_farm: Farm, figure: Callable[[str], None]) -> None:
+    """A fixed CPU loop timed inside the process, with and without the sampler beside it."""
+    from pytest_mobiledl.devices import state
+
+    device = discover(parse_servers(adb_farm.server))[adb_farm.serials[0]]
+    loop = ("import time\nt = time.perf_counter()\nx = 0\nfor i in range(2_000_000): x += i\n"
+            "print(time.perf_counter() - t)")
+    sampler = state.sampler_script([4, 5, 6, 7], "battery", f"{device.workdir}/.perf-samples", 0.2)
+    ratios = []
+    for _ in range(2 * PAIRS):
+        bare = float(device.run([sys.executable, "-c", loop], 60).stdout)
+        sampled = float(device.run(["sh", "-c", f'{sampler} exec taskset f0 "$@"', "sh", sys.executable, "-c", loop],
+                                   60).stdout)
+        ratios.append(sampled / bare)
+    figure(f"in-process time of a CPU loop with/without the on-device sampler: {spread(ratios)}")
+    assert statistics.median(ratios) < 1.5  # a gross perturbation only; the figure is the ratio
