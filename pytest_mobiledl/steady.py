@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import statistics
 import time
 import uuid
@@ -187,9 +188,9 @@ class Steady:
         """The record with the device's conditions and what they flag."""
         conditions: dict[str, Any] = {"cores": self.selection.cores, "cpus": list(self.cpus),
                                       "cpu_mask": mask(self.cpus)}
-        if not self.phone or self._before is None:
-            return record.with_(conditions={**record.conditions, **conditions})
-        files = " ".join(self._outs)
+        if not self.phone or self._before is None:  # the host runner's own affinity wins
+            return record.with_(conditions={**conditions, **record.conditions})
+        files = shlex.join(self._outs)
         text = self.device_shell(state.state_script(("thermal", "cpufreq")) +
                                  f"; echo @@samples; cat {files} 2>/dev/null; rm -f {files}")
         after = state.parse(text)
