@@ -78,9 +78,10 @@ FLAGS = {
     "hot_start": "the phone's CPU was above --cooldown-temp when the run began (--cooldown-timeout passed)",
     "throttled": "the busiest used core ran ≥ 10 % below its max clock during the run",
     "usb_powered": "the phone drew external (USB) power: its charging current masks the energy drain",
+    "saved_summary": "read back from a run saved before per-run samples were kept (its median and spread)",
 }
 #: One of these stands in for per-run samples when a tool prints only a summary.
-SUMMARY_FLAGS = ("mean_only", "min_max_avg_only", "percentiles_only")
+SUMMARY_FLAGS = ("mean_only", "min_max_avg_only", "percentiles_only", "saved_summary")
 
 
 @dataclass(frozen=True)

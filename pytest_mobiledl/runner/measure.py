@@ -40,7 +40,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
     outputs, first_ms = _timed(lambda: session.run(feeds))
     _check_finite(outputs)
 
-    delay_s = args.delay_ms / 1000
+    delay = _delay(args.delay_ms)
     for _ in range(args.warmup):
         session.run(feeds)
     samples: list[float] = []
@@ -48,8 +48,8 @@ def measure(args: argparse.Namespace) -> RunRecord:
     while len(samples) < args.iterations or time.perf_counter() - started < args.min_time:
         t0 = time.perf_counter_ns()
         outputs = session.run(feeds)
-        if delay_s:
-            time.sleep(delay_s)
+        if delay:
+            _add_delay(time.perf_counter_ns() - t0, delay)
         samples.append((time.perf_counter_ns() - t0) / 1e6)
     _check_finite(outputs)
 
@@ -72,7 +72,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
         load_avg_1m=load_avg,
         output_sha256=digest(outputs),
         engine_options=engine.engine_options(args.backend, args.precision),
-        flags=engine.FLAGS + (("injected_delay",) if delay_s else ()),
+        flags=engine.FLAGS + (("injected_delay",) if delay else ()),
         conditions={"cpus": cpus} if cpus else {},
     )
 
@@ -87,6 +87,24 @@ def _pin(cpus: str) -> list[int]:
     except OSError as exc:
         raise MobiledlError(f"cannot pin to cpus {cpus}: {exc.strerror}") from None
     return sorted(os.sched_getaffinity(0))
+
+
+def _delay(spec: str) -> tuple[float, bool] | None:
+    """``"2"`` (ms) or ``"10%"`` (of each run's own time); None for no delay."""
+    relative = spec.endswith("%")
+    amount = float(spec.removesuffix("%"))
+    return ((amount / 100 if relative else amount), relative) if amount else None
+
+
+def _add_delay(run_ns: int, delay: tuple[float, bool]) -> None:
+    amount, relative = delay
+    if not relative:
+        time.sleep(amount / 1000)
+        return
+    # A slowdown of P % spins, like inference: a sleep would overshoot by the scheduler's slack.
+    end = time.perf_counter_ns() + int(run_ns * amount)
+    while time.perf_counter_ns() < end:
+        pass
 
 
 def _timed(action: Callable[[], T]) -> tuple[T, float]:

@@ -37,7 +37,8 @@ def selection(cache: Path, **changes: object) -> Selection:
     values: dict[str, object] = dict(
         devices=("all",), libs=("onnxruntime",), models=("tiny_cnn",), backends=("cpu",), precisions=("fp32",),
         threads=(1,), warmup=2, iterations=10, min_time=0.0, runner_timeout=120.0, model_cache=cache,
-        rebuild=False, delay_ms=0.0, adb_server=(), runner_dir=Path("/nowhere"), input_shape=())
+        rebuild=False, delay={}, adb_server=(), runner_dir=Path("/nowhere"), input_shape=(), repeats=1,
+        compare_fail=None)
     values.update(changes)
     return Selection(**values)  # type: ignore[arg-type]
 
