@@ -265,7 +265,7 @@ def parse_hal_temps(lines: Sequence[str]) -> tuple[Zone, ...]:
     for line in lines:
         for value, kind, name, _ in _HAL_TEMP.findall(line):
             if kind == "0" and TEMP_RANGE_C[0] <= float(value) <= TEMP_RANGE_C[1]:
-                found[name] = Zone(name, "cpu", float(value))
+                found[name] = Zone(name, name, float(value))  # the HAL's name says the cluster
     return tuple(found.values())
 
 
