@@ -10,6 +10,7 @@ from pytest_mobiledl import parity, plausibility, runners, zoo
 from pytest_mobiledl.errors import ConversionError, MobiledlError
 from pytest_mobiledl.matrix import repeat_id
 from pytest_mobiledl.record import RunRecord
+from pytest_mobiledl.steady import Steady
 
 if TYPE_CHECKING:
     from pytest_mobiledl.devices import Device
@@ -42,7 +43,8 @@ class Bench:
             pytest.skip(str(exc))  # the converter's own words: a finding about the library, not a bug
         try:
             runner = runners.runner_for(self.device, case, selection)
-            record = runner.run(self.device, case, artifact, selection)
+            device = Steady(self.device, selection)  # cooldown, cores, clocks, energy: steady.py
+            record = device.finish(runner.run(device, case, artifact, selection))
         except MobiledlError as exc:
             pytest.fail(f"{case.device} {case.lib}: {exc}", pytrace=False)
         implausible = plausibility.check(record, artifact.meta.get("macs"))

@@ -51,6 +51,11 @@ class Selection:
     user_models: Mapping[str, UserModel] = field(default_factory=dict)
     #: Host runs fork from a server that imported the library once (where that is safe).
     fork: bool = True
+    #: Phones at a steady state (steady.py): which cores, how cool before a run, energy or not.
+    cores: str = "big"
+    cooldown_temp: float = 40.0
+    cooldown_timeout: float = 120.0
+    energy: bool = False
 
 
 @dataclass(frozen=True)
@@ -163,6 +168,12 @@ def _models(value: str) -> tuple[str, ...]:
     return tuple(dict.fromkeys((*zoo, *files)))
 
 
+def _cores(value: str) -> str:
+    from pytest_mobiledl.steady import parse_cores
+
+    return parse_cores(value)
+
+
 def _lib_ids() -> list[str]:
     from pytest_mobiledl.engines import LIBS
 
@@ -209,6 +220,16 @@ OPTIONS = (
            "(<dir>/<lib>/…, see native_runners/)", lambda v: Path(v).expanduser()),
     Option("rebuild", "false", "convert models again even when cached", lambda v: v.lower() in ("1", "true", "yes"),
            flag="--mobiledl-rebuild", switch=True),
+    Option("cores", "big", "cores that run the model: big, little, all, or a cpu list such as 4-7 (a device "
+           "without them, or more --threads than cores, is a skip)", _cores),
+    # Phones idle at 25-35 °C on their CPU zones in a room; sustained inference takes them to 45-60 °C,
+    # where the first cpufreq trip points sit: 40 is above idle (a cool phone never waits) and below those.
+    Option("cooldown_temp", "40", "°C: before each run on a phone, wait until its CPU zones are at or below this",
+           _number(float, 0, strict=True)),
+    Option("cooldown_timeout", "120", "seconds to wait for --cooldown-temp; then the run goes on, flagged "
+           "hot_start (0: never wait)", _number(float, 0)),
+    Option("energy", "false", "sample battery current and voltage on phones: millijoules per inference",
+           lambda v: v.lower() in ("1", "true", "yes"), switch=True),
     Option("repeats", "5", "fresh runner processes per case, interleaved across the cases of a device; "
            "the unit of the confidence intervals", _number(int, 1)),
     Option("compare_fail", "", "with --benchmark-compare: fail where a slowdown is statistically established "

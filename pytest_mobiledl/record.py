@@ -38,7 +38,8 @@ parity                 comparison against the source framework (filled by the zo
 device                 static facts of the device (serial, model, CPU, cores…)
 engine_options         library settings that change the numbers (e.g. ncnn fp16 arithmetic)
 conditions             the device's state around the run (cores used, frequencies,
-                       temperatures, battery…); empty when not observed
+                       temperatures, battery…); empty when not observed. Its keys are listed
+                       in docs/design.md ("A phone at a steady state")
 flags                  what is unusual about this record, from ``FLAGS``
 =====================  =====================================================================
 """
@@ -77,6 +78,9 @@ FLAGS = {
     "ignoring param=); the row was picked by the model's name",
     "no_mobile_optimization": "no mobile optimization pass ran on the artifact",
     "injected_delay": "a test-only delay was added to every run",
+    "hot_start": "the phone's CPU was above --cooldown-temp when the run began (--cooldown-timeout passed)",
+    "throttled": "the busiest used core ran ≥ 10 % below its max clock during the run",
+    "usb_powered": "the phone drew external (USB) power: its charging current masks the energy drain",
     "saved_summary": "read back from a run saved before per-run samples were kept (its median and spread)",
 }
 #: One of these stands in for per-run samples when a tool prints only a summary.

@@ -26,8 +26,9 @@ LIB = "ncnn"
 #: benchncnn's own warm-up loop (10 on a Vulkan GPU, 8 on CPU); it has no switch for it.
 WARMUP = {"cpu": 8, "gpu": 10}
 
-#: 0 = all cores: the other tools do not pin threads either, so neither does this spec.
-POWERSAVE = 0
+#: benchncnn pins its threads itself (powersave 0 = all, 1 = little, 2 = big cores): told the
+#: same as --cores, whose taskset mask it would otherwise override; a cpu list is taskset's alone.
+POWERSAVE = {"all": 0, "little": 1, "big": 2}
 
 #: One row per model: ``%20s  min = %7.2f  max = %7.2f  avg = %7.2f`` since 2019-03 (``%16s`` and
 #: ``%-20s`` before). Named by the param path with ``param=``, by a bare name in list mode.
@@ -41,9 +42,9 @@ def build_plan(request: RunRequest) -> RunPlan:
         request.binary,
         str(request.iterations),
         str(request.threads),
-        str(POWERSAVE),
+        str(POWERSAVE.get(request.cores, 0)),
         "0" if request.backend == "gpu" else "-1",
-        "0",  # no 10 s cooling-down sleep: the plugin schedules rest between items itself
+        "0",  # no fixed 10 s cooling-down sleep: the plugin waits for --cooldown-temp itself
         f"param={request.model}",
         f"shape={shape_arg(request)}",
     )

@@ -115,6 +115,9 @@ class RunRequest:
     layout: str = "NCHW"
     host_runner_dir: str | None = None
     host_dir: str | None = None
+    #: --cores: the command runs under taskset with them; a tool that pins its own threads
+    #: (benchncnn's powersave) is told the same.
+    cores: str = "all"
 
     def __post_init__(self) -> None:
         for name in ("binary", "model", "work_dir"):

@@ -25,6 +25,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
         raise MobiledlError(f"unknown library {args.lib!r} (known: {', '.join(engines.LIBS)})")
     engine = engines.get(args.lib)
     path = Path(args.model)
+    cpus = _pin(getattr(args, "cpus", ""))
     for module in engine.RUNTIME:  # untimed: a process pays it once, whatever the model
         importlib.import_module(module)
     load_avg = os.getloadavg()[0]
@@ -72,7 +73,20 @@ def measure(args: argparse.Namespace) -> RunRecord:
         output_sha256=digest(outputs),
         engine_options=engine.engine_options(args.backend, args.precision),
         flags=engine.FLAGS + (("injected_delay",) if delay else ()),
+        conditions={"cpus": cpus} if cpus else {},
     )
+
+
+def _pin(cpus: str) -> list[int]:
+    """Pin this process (and the threads the library starts later) to ``cpus``."""
+    if not cpus:
+        return []
+    wanted = {int(c) for c in cpus.split(",")}
+    try:
+        os.sched_setaffinity(0, wanted)
+    except OSError as exc:
+        raise MobiledlError(f"cannot pin to cpus {cpus}: {exc.strerror}") from None
+    return sorted(os.sched_getaffinity(0))
 
 
 def _delay(spec: str) -> tuple[float, bool] | None:
