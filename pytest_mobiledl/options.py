@@ -110,10 +110,12 @@ def _servers(value: str) -> tuple[tuple[str, int], ...]:
 
 
 def _models(value: str) -> tuple[str, ...]:
-    """Zoo ids and the user's .onnx/.tflite files (checked for existence here, inspected later)."""
+    """Zoo ids and the user's model files (checked for existence here, inspected later)."""
     files = tuple(v.strip() for v in value.split(",") if usermodels.is_file_ref(v.strip()))
     for name in files:
         path = Path(name).expanduser()
+        if usermodels.is_saved_model(path):
+            continue
         if not path.is_file():
             raise ValueError(f"no model file {name}")
         try:
