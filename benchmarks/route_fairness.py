@@ -47,7 +47,7 @@ def runner(path: Path) -> tuple[Callable[[], object], Counter[str]]:
 
     interpreter = Interpreter(model_path=str(path), num_threads=1)
     interpreter.allocate_tensors()
-    ops = Counter(op["op_name"] for op in interpreter._get_ops_details())  # noqa: SLF001 - its only op listing
+    ops = Counter(op["op_name"] for op in interpreter._get_ops_details())  # the only op listing it has
     inputs = interpreter.get_input_details()
     feeds = [np.random.default_rng(0).standard_normal(d["shape"]).astype(d["dtype"]) for d in inputs]
 
