@@ -242,9 +242,9 @@ def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[s
     if fmt in usermodels.TORCH_FORMATS:  # the zoo's own routes, with the user's weights
         routes.route(lib, fmt)
         return build(usermodels.torch_model(source), lib, precision, out)
-    specs = usermodels.inputs(source.path, dict(source.pins))
     if fmt in usermodels.TF_FORMATS:
-        return _build_tf(source, specs, lib, precision, out)
+        return _build_tf(source, lib, precision, out)
+    specs = usermodels.inputs(source.path, dict(source.pins))
     with tempfile.TemporaryDirectory(prefix="mobiledl-user-") as tmp:
         start = (usermodels.pinned_onnx(source.path, specs, Path(tmp) / "pinned.onnx")
                  if source.path.suffix == ".onnx" else source.path)
@@ -256,8 +256,7 @@ def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[s
     return _describe(engine, out, precision, example, references, others)
 
 
-def _build_tf(source: UserModel, specs: tuple[TensorSpec, ...], lib: str, precision: str,
-              out: Path) -> dict[str, Any]:
+def _build_tf(source: UserModel, lib: str, precision: str, out: Path) -> dict[str, Any]:
     """A TensorFlow model: TensorFlow's converter for LiteRT, tf2onnx then the .onnx route otherwise."""
     import tempfile
 
@@ -267,18 +266,19 @@ def _build_tf(source: UserModel, specs: tuple[TensorSpec, ...], lib: str, precis
     routes.route(lib, usermodels.format_of(source.path))
     if precision not in engine.PRECISIONS:
         raise ValueError(f"{lib} has no {precision} route (it has: {', '.join(engine.PRECISIONS)})")
+    if lib == "tflite":
+        specs = usermodels.inputs(source.path, dict(source.pins))
+        tfmodels.to_tflite(source.path, specs, precision, out)
+        example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
+        references, others = tfmodels.run(source.path, specs, example), tfmodels.run(source.path, specs, other)
+        return _describe(engine, out, precision, example, references, others)
     with tempfile.TemporaryDirectory(prefix="mobiledl-tf-") as tmp:
-        if lib == "tflite":
-            tfmodels.to_tflite(source.path, specs, precision, out)
-        else:
-            onnx_file = Path(tmp) / "model.onnx"
-            tfmodels.to_onnx(source.path, specs, onnx_file)
-            # tf2onnx may rename inputs; the ONNX route takes the file's own names and the same shapes.
-            onnx_specs = usermodels.inputs(onnx_file, {})
-            engines.file_route(engine, ".onnx")(ModelSpec(source.id, "user", onnx_specs, source=onnx_file),
-                                                precision, out)
+        # TensorFlow never loads here: MNN's converter aborts beside it (see tfmodels).
+        onnx_file, specs, (references, others) = tfmodels.to_onnx_apart(source.path, source.pins, Path(tmp))
+        # tf2onnx may rename inputs; the ONNX route takes the file's own names and the same shapes.
+        onnx_specs = usermodels.inputs(onnx_file, {})
+        engines.file_route(engine, ".onnx")(ModelSpec(source.id, "user", onnx_specs, source=onnx_file), precision, out)
     example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
-    references, others = tfmodels.run(source.path, specs, example), tfmodels.run(source.path, specs, other)
     return _describe(engine, out, precision, example, references, others)
 
 
