@@ -267,10 +267,10 @@ def _build_tf(source: UserModel, lib: str, precision: str, out: Path) -> dict[st
     if precision not in engine.PRECISIONS:
         raise ValueError(f"{lib} has no {precision} route (it has: {', '.join(engine.PRECISIONS)})")
     if lib == "tflite":
-        specs = usermodels.inputs(source.path, dict(source.pins))
-        tfmodels.to_tflite(source.path, specs, precision, out)
-        example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
-        references, others = tfmodels.run(source.path, specs, example), tfmodels.run(source.path, specs, other)
+        pinned = usermodels.inputs(source.path, dict(source.pins))
+        tfmodels.to_tflite(source.path, pinned, precision, out)
+        example, other = (list(random_inputs(pinned, seed).values()) for seed in (0, 1))
+        references, others = tfmodels.run(source.path, pinned, example), tfmodels.run(source.path, pinned, other)
         return _describe(engine, out, precision, example, references, others)
     with tempfile.TemporaryDirectory(prefix="mobiledl-tf-") as tmp:
         # TensorFlow never loads here: MNN's converter aborts beside it (see tfmodels).
