@@ -123,7 +123,8 @@ def _models(value: str) -> tuple[str, ...]:
         except OSError as exc:
             raise ValueError(f"cannot read {name}: {exc.strerror}") from None
     rest = ",".join(v for v in value.split(",") if v.strip() and v.strip() not in files)
-    folders = [v.strip() for v in rest.split(",") if v.strip() and Path(v.strip()).expanduser().is_dir()]
+    folders = [v.strip() for v in rest.split(",")
+               if v.strip() and v.strip() not in _model_ids() and Path(v.strip()).expanduser().is_dir()]
     if folders:
         raise ValueError(f"{folders[0]} is a folder without saved_model.pb: not a TensorFlow SavedModel")
     zoo = _choices(_model_ids)(rest) if rest else ()
