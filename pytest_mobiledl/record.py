@@ -7,11 +7,16 @@ construction: a record that exists is a record that can be right.
 Schema history (the writer writes only the newest; readers exist for every version listed):
 
 1. First version. Latencies in milliseconds, as measured where the model ran.
+2. A record is one *repeat*: ``repeat`` numbers it within its item (an item runs its case in
+   several fresh processes, see ``--repeats``), and ``conditions`` holds what the device was
+   like while it ran (cores, frequencies, temperatures…). A version-1 record reads as repeat 1
+   with no conditions.
 
-Fields of version 1 (``None`` means "the runner could not tell", never zero):
+Fields of version 2 (``None`` means "the runner could not tell", never zero):
 
 =====================  =====================================================================
-schema                 1
+schema                 2
+repeat                 which repeat of its item this record is, from 1
 lib, lib_version       library id (``onnxruntime``) and the version that ran
 model                  model id (``mobilenet_v2``) or the user's file name
 artifact_sha256        sha256 of the model file that ran
@@ -25,12 +30,15 @@ summary_ms             what a summary-only tool printed (``mean``, ``min``, ``ma
 count                  timed runs actually done (≥ ``iterations``)
 load_ms, init_ms       reading the model / preparing the interpreter (allocation, delegates)
 first_inference_ms     the first run after init: the cold-start cost a user sees
-peak_rss_mb            peak resident memory of the process that ran the model
+peak_rss_mb            peak resident memory of the process that ran the model (its own VmHWM;
+                       a host run forked from a server leaves out import-only code pages)
 load_avg_1m            1-minute load average where the model ran, just before it ran
 output_sha256          digest of the raw output bytes of the last run
 parity                 comparison against the source framework (filled by the zoo)
 device                 static facts of the device (serial, model, CPU, cores…)
 engine_options         library settings that change the numbers (e.g. ncnn fp16 arithmetic)
+conditions             the device's state around the run (cores used, frequencies,
+                       temperatures, battery…); empty when not observed
 flags                  what is unusual about this record, from ``FLAGS``
 =====================  =====================================================================
 """
@@ -45,7 +53,7 @@ from typing import Any
 
 from pytest_mobiledl.errors import RecordError
 
-SCHEMA = 1
+SCHEMA = 2
 
 #: Latency floor: no real network on a real device runs faster; a smaller number is a broken run.
 MIN_LATENCY_MS = 0.001
@@ -65,11 +73,14 @@ FLAGS = {
     "min_time_ignored": "a minimum run time was asked but the tool has no such switch",
     "backend_unverified": "the output does not prove which backend ran (it is fixed in the model)",
     "count_unreported": "the tool does not print its run count; count is what the plan asked",
+    "settings_mismatch": "the tool ignored part of the request (e.g. benchncnn ran its built-in list, "
+    "ignoring param=); the row was picked by the model's name",
     "no_mobile_optimization": "no mobile optimization pass ran on the artifact",
     "injected_delay": "a test-only delay was added to every run",
+    "saved_summary": "read back from a run saved before per-run samples were kept (its median and spread)",
 }
 #: One of these stands in for per-run samples when a tool prints only a summary.
-SUMMARY_FLAGS = ("mean_only", "min_max_avg_only", "percentiles_only")
+SUMMARY_FLAGS = ("mean_only", "min_max_avg_only", "percentiles_only", "saved_summary")
 
 
 @dataclass(frozen=True)
@@ -96,6 +107,8 @@ class RunRecord:
     device: Mapping[str, Any] = field(default_factory=dict)
     engine_options: Mapping[str, Any] = field(default_factory=dict)
     flags: tuple[str, ...] = ()
+    repeat: int = 1
+    conditions: Mapping[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -105,6 +118,7 @@ class RunRecord:
         _check(self.backend in BACKENDS, f"backend {self.backend!r} is not one of {', '.join(BACKENDS)}")
         _check(self.precision in PRECISIONS, f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
         _check(self.threads >= 1, f"threads must be ≥ 1, got {self.threads}")
+        _check(isinstance(self.repeat, int) and self.repeat >= 1, f"repeat must be ≥ 1, got {self.repeat!r}")
         _check(self.count >= 1, "no timed runs (count is 0)")
         _check(self.count >= self.iterations, f"{self.count} timed runs, fewer than the {self.iterations} requested")
         unknown = set(self.flags) - FLAGS.keys()
@@ -165,6 +179,13 @@ def from_json(text: str) -> RunRecord:
 
 
 def _read_v1(data: Mapping[str, Any]) -> RunRecord:
+    if {"repeat", "conditions"} & data.keys():
+        raise RecordError("record has unknown fields for schema 1: " + ", ".join(sorted({"repeat", "conditions"}
+                                                                                       & data.keys())))
+    return _read_v2({**data, "schema": 2})
+
+
+def _read_v2(data: Mapping[str, Any]) -> RunRecord:
     names = set(RunRecord.__dataclass_fields__)
     missing = {"lib", "lib_version", "model", "artifact_sha256", "backend", "precision", "threads",
                "warmup", "iterations", "count"} - data.keys()
@@ -183,7 +204,7 @@ def _read_v1(data: Mapping[str, Any]) -> RunRecord:
         raise RecordError(f"malformed record: {exc}") from None
 
 
-_READERS = {1: _read_v1}
+_READERS = {1: _read_v1, 2: _read_v2}
 
 
 def _check(condition: bool, message: str) -> None:

@@ -19,12 +19,25 @@ def golden() -> dict[str, Any]:
     return json.loads((GOLDEN / "record_v1.json").read_text())
 
 
-def test_golden_v1_reads_and_round_trips() -> None:
+def test_golden_v1_reads_as_one_repeat_and_round_trips_as_the_newest() -> None:
     record = from_dict(golden())
-    assert record.schema == SCHEMA == 1
+    assert record.schema == SCHEMA == 2
+    assert (record.repeat, record.conditions) == (1, {})
     assert record.samples_ms == (0.0692, 0.0667, 0.0628, 0.0644, 0.0746)
     assert record.median_ms == 0.0667
     assert from_json(record.to_json()) == record
+
+
+def test_golden_v2_reads_and_round_trips() -> None:
+    data = json.loads((GOLDEN / "record_v2.json").read_text())
+    record = from_dict(data)
+    assert (record.schema, record.repeat) == (2, 3)
+    assert record.to_dict() == data
+
+
+def test_a_v1_record_cannot_carry_v2_fields() -> None:
+    with pytest.raises(RecordError, match="unknown fields for schema 1: repeat"):
+        from_dict(golden() | {"repeat": 2})
 
 
 def test_summary_only_record_needs_its_flag_and_reports_its_mean() -> None:
@@ -49,7 +62,8 @@ def test_summary_only_record_needs_its_flag_and_reports_its_mean() -> None:
     ({"precision": "fp8"}, "precision 'fp8' is not one of"),
     ({"flags": ["fast"]}, "unknown flags"),
     ({"init_ms": -1.0}, "init_ms = -1.0"),
-    ({"schema": 2}, "record schema 2 is not one this pytest-mobiledl reads"),
+    ({"schema": 3}, "record schema 3 is not one this pytest-mobiledl reads"),
+    ({"schema": 2, "repeat": 0}, "repeat must be ≥ 1"),
     ({"schema": None}, "record schema None"),
     ({"latency": 3}, "unknown fields latency"),
     ({"samples_ms": "fast"}, "malformed record"),
