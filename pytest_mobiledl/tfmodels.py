@@ -122,9 +122,9 @@ def to_onnx(path: Path, specs: Sequence[TensorSpec], out: Path) -> None:
 
 
 def to_onnx_apart(path: Path, pins: Sequence[tuple[str, tuple[int, ...]]], folder: Path
-                  ) -> tuple[Path, list[TensorSpec], list[list[np.ndarray]]]:
-    """The pinned inputs, ``to_onnx``, and the reference outputs for seeds 0 and 1, all in a child
-    process (see above): this one never loads TensorFlow."""
+                  ) -> tuple[Path, list[TensorSpec], list[list[np.ndarray]], int]:
+    """The pinned inputs, ``to_onnx``, the reference outputs for seeds 0 and 1 and the MACs, all in
+    a child process (see above): this one never loads TensorFlow."""
     import numpy as np
 
     from pytest_mobiledl.tensors import TensorSpec
@@ -134,14 +134,15 @@ def to_onnx_apart(path: Path, pins: Sequence[tuple[str, tuple[int, ...]]], folde
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise RuntimeError(lines[-1] if lines else f"tf2onnx process exited {done.returncode}")
-    specs = [TensorSpec(name, tuple(shape), dtype) for name, shape, dtype in json.loads(done.stdout)]
+    found = json.loads(done.stdout.splitlines()[-1])
+    specs = [TensorSpec(name, tuple(shape), dtype) for name, shape, dtype in found["inputs"]]
     with np.load(folder / "reference.npz") as saved:
         references = [[saved[f"{seed}_{i}"] for i in range(int(saved[f"{seed}_n"]))] for seed in (0, 1)]
-    return folder / "model.onnx", specs, references
+    return folder / "model.onnx", specs, references, int(found["macs"])
 
 
 def _main(argv: list[str]) -> int:
-    """``PATH FOLDER PINS_JSON``: write FOLDER/model.onnx and FOLDER/reference.npz, print the inputs."""
+    """``PATH FOLDER PINS_JSON``: write FOLDER/model.onnx and FOLDER/reference.npz, print the inputs and MACs."""
     import numpy as np
 
     from pytest_mobiledl import usermodels
@@ -156,10 +157,11 @@ def _main(argv: list[str]) -> int:
             outputs = run(path, specs, list(random_inputs(specs, seed).values()))
             arrays |= {f"{seed}_{i}": o for i, o in enumerate(outputs)} | {f"{seed}_n": np.array(len(outputs))}
         np.savez(folder / "reference.npz", **arrays)  # type: ignore[arg-type]
+        macs = stats(path, specs)[1]
     except Exception as exc:  # noqa: BLE001 - tf2onnx's own words are the finding
         print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
         return 1
-    print(json.dumps([[s.name, list(s.shape), s.dtype] for s in specs]))
+    print(json.dumps({"inputs": [[s.name, list(s.shape), s.dtype] for s in specs], "macs": macs}))
     return 0
 
 

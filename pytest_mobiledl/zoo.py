@@ -277,15 +277,16 @@ def _build_tf(source: UserModel, lib: str, precision: str, out: Path) -> dict[st
         tfmodels.to_tflite(source.path, pinned, precision, out)
         example, other = (list(random_inputs(pinned, seed).values()) for seed in (0, 1))
         references, others = tfmodels.run(source.path, pinned, example), tfmodels.run(source.path, pinned, other)
-        return _describe(engine, out, precision, example, references, others)
+        macs = tfmodels.stats(source.path, pinned)[1]
+        return {**_describe(engine, out, precision, example, references, others), "macs": macs}
     with tempfile.TemporaryDirectory(prefix="mobiledl-tf-") as tmp:
         # TensorFlow never loads here: MNN's converter aborts beside it (see tfmodels).
-        onnx_file, specs, (references, others) = tfmodels.to_onnx_apart(source.path, source.pins, Path(tmp))
+        onnx_file, specs, (references, others), macs = tfmodels.to_onnx_apart(source.path, source.pins, Path(tmp))
         # tf2onnx may rename inputs; the ONNX route takes the file's own names and the same shapes.
         onnx_specs = usermodels.inputs(onnx_file, {})
         engines.file_route(engine, ".onnx")(ModelSpec(source.id, "user", onnx_specs, source=onnx_file), precision, out)
     example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
-    return _describe(engine, out, precision, example, references, others)
+    return {**_describe(engine, out, precision, example, references, others), "macs": macs}
 
 
 def _describe(engine: Any, out: Path, precision: str, example: list[Any], references: list[Any],

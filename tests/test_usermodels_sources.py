@@ -103,6 +103,7 @@ def test_a_trained_py_model_reaches_every_library_with_its_own_weights(
     path, net = trained
     artifact = zoo.artifact("small_net", lib, "fp32", cache, source=UserModel("small_net", path))
     assert artifact.parity["passed"], artifact.parity
+    assert artifact.meta["macs"] == 16 * 16 * 8 * 27 + 8 * 8 * 8 * 72 + 32  # for the plausibility floor
     _check_trained_weights(artifact, lib, net)
 
 
@@ -223,6 +224,7 @@ def test_a_keras_model_reaches_its_libraries_with_parity(lib: str, precision: st
     artifact = zoo.artifact(source.id, lib, precision, cache, source=source)
     assert artifact.parity["passed"], artifact.parity
     assert artifact.inputs[0].shape == (1, 16, 16, 3)
+    assert artifact.meta["macs"] == 14 * 14 * 8 * 27 + 12 * 12 * 8 * 9 + 40  # TensorFlow's graph, counted
 
 
 def test_keras_inspection_pins_the_batch_and_counts_macs(keras_files: dict[str, Path]) -> None:
