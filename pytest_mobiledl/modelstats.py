@@ -104,5 +104,5 @@ def _tflite_macs(path: Path) -> int:
             total += int(np.prod(out)) * int(np.prod(weight[1:3]))
         elif name in ("FULLY_CONNECTED", "BATCH_MATMUL"):
             a = shape.get(inputs[0], [])
-            total += int(np.prod(out)) * (a[-1] if a else 0)
+            total += int(np.prod(out)) * (int(a[-1]) if a else 0)  # shapes are numpy int32: JSON takes int
     return total

@@ -153,10 +153,12 @@ def _servers(value: str) -> tuple[tuple[str, int], ...]:
 
 
 def _models(value: str) -> tuple[str, ...]:
-    """Zoo ids and the user's .onnx/.tflite files (checked for existence here, inspected later)."""
+    """Zoo ids and the user's model files (checked for existence here, inspected later)."""
     files = tuple(v.strip() for v in value.split(",") if usermodels.is_file_ref(v.strip()))
     for name in files:
         path = Path(name).expanduser()
+        if usermodels.is_saved_model(path):
+            continue
         if not path.is_file():
             raise ValueError(f"no model file {name}")
         try:
@@ -164,6 +166,10 @@ def _models(value: str) -> tuple[str, ...]:
         except OSError as exc:
             raise ValueError(f"cannot read {name}: {exc.strerror}") from None
     rest = ",".join(v for v in value.split(",") if v.strip() and v.strip() not in files)
+    folders = [v.strip() for v in rest.split(",")
+               if v.strip() and v.strip() not in _model_ids() and Path(v.strip()).expanduser().is_dir()]
+    if folders:
+        raise ValueError(f"{folders[0]} is a folder without saved_model.pb: not a TensorFlow SavedModel")
     zoo = _choices(_model_ids)(rest) if rest else ()
     return tuple(dict.fromkeys((*zoo, *files)))
 

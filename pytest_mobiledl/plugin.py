@@ -127,7 +127,7 @@ def _inspect_user_models(selection: options.Selection) -> None:
     used: set[str] = set()
     for model in selection.user_models.values():
         try:
-            used.update(spec.name for spec in usermodels.inspect(model))
+            used.update(spec.name for spec in usermodels.inspect(model).inputs)
         except MobiledlError as exc:
             raise pytest.UsageError(f"pytest-mobiledl: --models: {exc}") from None
     unused = [name for name, _ in selection.input_shape if name not in used]

@@ -55,6 +55,8 @@ class ModelSpec:
     seed: int = 0
     #: A user's own model file (static .onnx or .tflite) standing in for ``build``.
     source: Path | None = None
+    #: A user's model runs with the weights ``build`` gives it; the zoo's are re-drawn.
+    keep_weights: bool = False
 
     def instantiate(self, input_seed: int | None = None) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
         """The module with its seeded weights, in eval mode, and its seeded example inputs."""
@@ -63,7 +65,14 @@ class ModelSpec:
         if self.build is None:
             raise ValueError(f"{self.name} is a model file, not a PyTorch model")
         torch.manual_seed(self.seed)
-        module = _variance_preserving(self.build()).eval()
+        module = self.build() if self.keep_weights else _variance_preserving(self.build())
+        try:
+            module.eval()
+        except NotImplementedError:
+            # A torch.export program's module refuses .eval(): its graph runs in the mode it was
+            # exported in. The flag is still set, for tools that check it (torch.jit.freeze).
+            for layer in module.modules():
+                layer.training = False
         feeds = random_inputs(self.inputs, self.seed if input_seed is None else input_seed)
         return module, tuple(torch.from_numpy(feeds[t.name]) for t in self.inputs)
 
@@ -227,16 +236,23 @@ def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, An
 
 
 def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[str, Any]:
-    """The same for a user's file: converted along the engine's route from its format, and
-    compared with the file run by its own runtime."""
+    """The same for a user's file: converted along the library's route from its format, and
+    compared with the file run by its own framework."""
     import tempfile
 
-    engine = engines.get(lib)
+    from pytest_mobiledl import routes
+
+    engine, fmt = engines.get(lib), usermodels.format_of(source.path)
+    if fmt in usermodels.TORCH_FORMATS:  # the zoo's own routes, with the user's weights
+        routes.route(lib, fmt)
+        return build(usermodels.torch_model(source), lib, precision, out)
+    if fmt in usermodels.TF_FORMATS:
+        return _build_tf(source, lib, precision, out)
     specs = usermodels.inputs(source.path, dict(source.pins))
     with tempfile.TemporaryDirectory(prefix="mobiledl-user-") as tmp:
         start = (usermodels.pinned_onnx(source.path, specs, Path(tmp) / "pinned.onnx")
                  if source.path.suffix == ".onnx" else source.path)
-        convert = engines.file_route(engine, source.path.suffix)
+        convert = routes.converter(lib, fmt)
         convert(ModelSpec(source.id, "user", specs, source=start), precision, out)
         example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
         references = usermodels.reference(start, dict(zip([s.name for s in specs], example, strict=True)))
@@ -244,6 +260,33 @@ def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[s
         from pytest_mobiledl.modelstats import file_macs
 
         return {**_describe(engine, out, precision, example, references, others), "macs": file_macs(start)}
+
+
+def _build_tf(source: UserModel, lib: str, precision: str, out: Path) -> dict[str, Any]:
+    """A TensorFlow model: TensorFlow's converter for LiteRT, tf2onnx then the .onnx route otherwise."""
+    import tempfile
+
+    from pytest_mobiledl import routes, tfmodels
+
+    engine = engines.get(lib)
+    routes.route(lib, usermodels.format_of(source.path))
+    if precision not in engine.PRECISIONS:
+        raise ValueError(f"{lib} has no {precision} route (it has: {', '.join(engine.PRECISIONS)})")
+    if lib == "tflite":
+        pinned = usermodels.inputs(source.path, dict(source.pins))
+        tfmodels.to_tflite(source.path, pinned, precision, out)
+        example, other = (list(random_inputs(pinned, seed).values()) for seed in (0, 1))
+        references, others = tfmodels.run(source.path, pinned, example), tfmodels.run(source.path, pinned, other)
+        macs = tfmodels.stats(source.path, pinned)[1]
+        return {**_describe(engine, out, precision, example, references, others), "macs": macs}
+    with tempfile.TemporaryDirectory(prefix="mobiledl-tf-") as tmp:
+        # TensorFlow never loads here: MNN's converter aborts beside it (see tfmodels).
+        onnx_file, specs, (references, others), macs = tfmodels.to_onnx_apart(source.path, source.pins, Path(tmp))
+        # tf2onnx may rename inputs; the ONNX route takes the file's own names and the same shapes.
+        onnx_specs = usermodels.inputs(onnx_file, {})
+        engines.file_route(engine, ".onnx")(ModelSpec(source.id, "user", onnx_specs, source=onnx_file), precision, out)
+    example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
+    return {**_describe(engine, out, precision, example, references, others), "macs": macs}
 
 
 def _describe(engine: Any, out: Path, precision: str, example: list[Any], references: list[Any],
@@ -266,19 +309,22 @@ def _cache_key(model: str, engine: Any, precision: str, source: UserModel | None
     h = hashlib.sha256(precision.encode())
     if source is not None:
         h.update(repr(source.pins).encode())
-        with source.path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        for file in usermodels.files(source.path):  # a .py's own imports are not: --mobiledl-rebuild
+            h.update(str(file.relative_to(source.path) if source.path.is_dir() else file.name).encode())
+            with file.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
     # The model (and the zoo files it imports), how it is instantiated, converted and checked
     # (this module's functions that shape an artifact, not its cache plumbing), and its route.
     model_module = [] if source else _zoo_modules(f"{MODELS_PACKAGE}.{model}")
     for module in (*model_module, "pytest_mobiledl.parity", "pytest_mobiledl.usermodels",
-                   "pytest_mobiledl.tensors", engine.__name__):
+                   "pytest_mobiledl.tensors", "pytest_mobiledl.tfmodels", "pytest_mobiledl.routes", engine.__name__):
         origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
         h.update(Path(origin).read_bytes())  # type: ignore[arg-type]
-    for function in (ModelSpec.instantiate, _variance_preserving, build, build_file, _describe, _outputs):
+    for function in (ModelSpec.instantiate, _variance_preserving, build, build_file, _build_tf, _describe, _outputs):
         h.update(inspect.getsource(function).encode())
-    for dist in engine.CONVERTERS:
+    tf_source = source is not None and usermodels.format_of(source.path) in usermodels.TF_FORMATS
+    for dist in (*engine.CONVERTERS, *(("tensorflow-cpu", "tf2onnx") if tf_source else ())):
         h.update(f"{dist}={engines.version(dist)}".encode())
     return h.hexdigest()[:16]
 

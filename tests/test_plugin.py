@@ -237,7 +237,8 @@ def test_help_lists_the_options_in_one_group(pytester: pytest.Pytester) -> None:
 
 
 def test_plugin_import_stays_light() -> None:
-    heavy = ["torch", "tensorflow", "executorch", "onnxruntime", "ai_edge_litert", "adbutils", "pandas", "numpy"]
+    heavy = ["torch", "tensorflow", "keras", "tf2onnx", "executorch", "onnxruntime", "ai_edge_litert", "adbutils",
+             "pandas", "numpy"]
     code = f"import sys, pytest_mobiledl.plugin; print([m for m in {heavy!r} if m in sys.modules])"
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
