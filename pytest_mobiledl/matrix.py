@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from pytest_mobiledl import engines
+from pytest_mobiledl import engines, usermodels
 from pytest_mobiledl.options import Selection
 
 
@@ -37,7 +37,7 @@ def expand(selection: Selection, devices: Iterable[str],
     for device, lib, model, backend, precision, threads in itertools.product(*dims):
         case = Case(device, lib, model, backend, precision, threads)
         source = selection.user_models.get(model)
-        yield case, (_lib_reason(lib, precision) or (_route_reason(lib, source.path.suffix) if source else None)
+        yield case, (_lib_reason(lib, precision) or (_route_reason(lib, usermodels.suffix(source.path)) if source else None)
                      or unsupported(case))
 
 

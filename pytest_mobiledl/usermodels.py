@@ -41,7 +41,12 @@ class UserModel:
 
 
 def is_file_ref(value: str) -> bool:
-    return value.endswith(SUFFIXES)
+    return suffix(Path(value)) in SUFFIXES
+
+
+def suffix(path: Path) -> str:
+    """A model file's format, case-insensitively: ``NET.ONNX`` is an .onnx file."""
+    return path.suffix.lower()
 
 
 def model_id(path: Path) -> str:
@@ -77,7 +82,7 @@ def inspect(model: UserModel) -> tuple[TensorSpec, ...]:
 
 def inputs(path: Path, pins: Mapping[str, tuple[int, ...]]) -> tuple[TensorSpec, ...]:
     """In-process inspection (the child's side): raises ValueError with what is wrong."""
-    declared = _onnx_inputs(path) if path.suffix == ".onnx" else _tflite_inputs(path)
+    declared = _onnx_inputs(path) if suffix(path) == ".onnx" else _tflite_inputs(path)
     specs = []  # pins naming no input here may be for another file: the plugin checks them all
     for name, dims, dtype in declared:
         shape = pins.get(name, dims)
@@ -111,7 +116,7 @@ def reference(path: Path, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """The file's own outputs, run by its own runtime: what every artifact is compared with."""
     from pytest_mobiledl import engines
 
-    lib = "onnxruntime" if path.suffix == ".onnx" else "tflite"
+    lib = "onnxruntime" if suffix(path) == ".onnx" else "tflite"
     session = engines.get(lib).open_session(str(path), 1, "cpu", "fp32")
     return list(session.run(feeds))
 
