@@ -28,10 +28,13 @@ class Results:
         data = dict(report.user_properties).get(RECORD_KEY)
         if not isinstance(data, dict):
             return
-        record = from_dict(data)
+        self.add(from_dict(data), report.nodeid, report.passed)
+
+    def add(self, record: RunRecord, item: str, passed: bool) -> None:
+        """One item's record: from its report, or from the journal a resumed session continues."""
         self.records.append(record)  # tables show parity failures too, in their own column
-        if report.passed:
-            storage.add(self.config, report.nodeid, record)
+        if passed:
+            storage.add(self.config, item, record)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_benchmark_update_machine_info(self, config: pytest.Config, machine_info: dict[str, Any]) -> None:
