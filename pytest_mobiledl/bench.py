@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_mobiledl import parity, runners, zoo
+from pytest_mobiledl.devices import lock
 from pytest_mobiledl.errors import ConversionError, MobiledlError
 from pytest_mobiledl.record import RunRecord
 
@@ -31,16 +32,28 @@ class Bench:
 
     def run(self) -> RunRecord:
         case, selection = self.case, self.selection
+        # pytest.skip/fail outside the except blocks: raised inside one, the cause would be
+        # printed again under "During handling of the above exception".
         try:
             artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
                                     selection.user_models.get(case.model))
         except ConversionError as exc:
-            pytest.skip(str(exc))  # the converter's own words: a finding about the library, not a bug
+            skipped = str(exc)  # the converter's own words: a finding about the library, not a bug
+        else:
+            skipped = ""
+        if skipped:
+            pytest.skip(skipped)
         try:
-            runner = runners.runner_for(self.device, case, selection)
-            record = runner.run(self.device, case, artifact, selection)
+            # A lock per phone across sessions; waiting for another session's run counts as a run.
+            with lock.exclusive(self.device, selection.runner_timeout + lock.GRACE_S):
+                runner = runners.runner_for(self.device, case, selection)
+                record = runner.run(self.device, case, artifact, selection)
         except MobiledlError as exc:
-            pytest.fail(f"{case.device} {case.lib}: {exc}", pytrace=False)
+            failed = f"{case.device} {case.lib}: {exc}"
+        else:
+            failed = ""
+        if failed:
+            pytest.fail(failed, pytrace=False)
         self.record = record.with_(device=dict(self.device.info()), parity=artifact.parity)
         self._item.user_properties.append((RECORD_KEY, self.record.to_dict()))
         if not artifact.parity["passed"]:  # measured, but of a model that is not the source model

@@ -118,7 +118,8 @@ def test_failed_push_is_one_line_and_other_devices_go_on(bench_dir: pytest.Pytes
     result = bench_dir.runpytest_subprocess(*RUN, "--libs=tflite", f"--devices={','.join(farm.serials)}",
                                             f"--adb-server={farm.server}")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([f"*{farm.serials[0]} tflite: push of * to {farm.serials[0]} failed: *"])
+    result.stdout.fnmatch_lines([f"*{farm.serials[0]} tflite: push of * to {farm.serials[0]} failed: "
+                                 "No space left on device"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
 

@@ -101,10 +101,13 @@ def test_pytest_benchmark_compare_cli_reads_saved_runs(bench_dir: pytest.Pyteste
 
 
 def test_runner_failure_is_one_line_naming_device_and_library(bench_dir: pytest.Pytester) -> None:
-    result = bench_dir.runpytest_subprocess(*RUN, "--libs=tflite", "--runner-timeout=0.01")
+    # --tb=native printed Python's own chain: the cause, "During handling…", the message again.
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=tflite", "--runner-timeout=0.01", "--tb=native")
     result.assert_outcomes(failed=1)
     result.stdout.fnmatch_lines(["*host tflite: runner timed out after 0.01 s (--runner-timeout)*"])
     result.stdout.no_fnmatch_line("*Traceback*")
+    result.stdout.no_fnmatch_line("*During handling of the above exception*")
+    assert result.stdout.str().count("runner timed out after 0.01 s") == 1
 
 
 @pytest.mark.parametrize(("args", "message"), [
