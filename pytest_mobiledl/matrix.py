@@ -37,7 +37,8 @@ def expand(selection: Selection, devices: Iterable[str],
     for device, lib, model, backend, precision, threads in itertools.product(*dims):
         case = Case(device, lib, model, backend, precision, threads)
         source = selection.user_models.get(model)
-        yield case, (_lib_reason(lib, precision) or (_route_reason(lib, usermodels.suffix(source.path)) if source else None)
+        route = _route_reason(lib, usermodels.suffix(source.path)) if source else None
+        yield case, (_lib_reason(lib, precision) or route
                      or unsupported(case))
 
 

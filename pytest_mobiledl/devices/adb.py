@@ -171,7 +171,8 @@ class AdbDevice:
         done = self.shell(f"cd {shlex.quote(staging)} && sha256sum {listed}")
         if done.returncode == 127:
             return  # a device without sha256sum (Android < 6): the push's own checks must do
-        landed = dict(reversed(line.split(None, 1)) for line in done.stdout.splitlines() if line.strip())
+        landed = {name: digest for digest, name in (line.split(None, 1) for line in done.stdout.splitlines()
+                                                    if line.strip())}
         for name, path in files.items():
             if landed.get(name, "").strip() != _digest_file(path):
                 raise RunnerError(f"{name} arrived altered (sha256 on the device differs from the host's)")
