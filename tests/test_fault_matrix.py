@@ -186,3 +186,40 @@ def test_a_full_model_cache_disk_is_one_line(bench_dir: pytest.Pytester, full_di
     assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
     result.stdout.fnmatch_lines(["*onnxruntime*No space left on device*"])
     result.stdout.no_fnmatch_line("*Traceback*")
+
+
+def test_a_phone_locked_from_another_machine_fails_the_item_in_one_line_and_a_stale_lock_is_taken(
+        bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+    serial = adb_farm.serials[1]
+    phone = adbutils.AdbClient(*adb_farm.host_port).device(serial)
+    args = ["-p", "no:cacheprovider", "--libs=tflite", "--iterations=2", "--runner-timeout=1", f"--devices={serial}",
+            f"--adb-server={adb_farm.server}"]
+    phone.shell2(f"mkdir -p {ROOT}/lock && echo $(($(date +%s) + 600)) > {ROOT}/lock/until && "
+                 f"echo otherhost:1:x > {ROOT}/lock/owner", v2=True)
+    try:
+        result = bench_dir.runpytest_subprocess(*args)
+        result.assert_outcomes(failed=1)
+        result.stdout.fnmatch_lines([f"*{serial} tflite: {serial} is busy: a session on another machine holds "
+                                     f"{ROOT}/lock (one run per phone at a time)"])
+        phone.shell2(f"echo 0 > {ROOT}/lock/until", v2=True)  # its holder's time is up: overtaken
+        bench_dir.runpytest_subprocess(*args[:-2], "--runner-timeout=60", *args[-2:]).assert_outcomes(passed=1)
+        assert "lock" not in phone.shell2(f"ls {ROOT}", v2=True).stdout
+    finally:
+        phone.shell2(f"rm -rf {ROOT}/lock", v2=True)
+
+
+def test_a_killed_session_leaves_no_runner_on_the_phone_after_the_next(
+        bench_dir: pytest.Pytester, make_adb_farm: Callable[..., Farm]) -> None:
+    farm = make_adb_farm(devices=1)  # its own: the killed session's folder stays on the phone
+    args = [f"--devices={farm.serials[0]}", f"--adb-server={farm.server}"]
+    proc = session(bench_dir, *LONG, "--iterations=100", *args)
+    try:
+        assert wait_for(device_runners, 120), "the device runner never started"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    finally:
+        proc.kill()
+    # Its lock (held by a process of this machine that is gone) and its runner are taken over.
+    bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--libs=tflite", "--iterations=2", "--runner-timeout=60",
+                                   *args).assert_outcomes(passed=1)
+    assert wait_for(lambda: not device_runners(), 10), "the killed session's runner still runs on the phone"

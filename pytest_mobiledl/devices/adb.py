@@ -10,6 +10,7 @@ in its own working directory, removed at the end. Commands go through ``shell2(v
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shlex
@@ -18,7 +19,8 @@ import stat
 import struct
 import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -31,6 +33,8 @@ if TYPE_CHECKING:
 
 ROOT = "/data/local/tmp/mobiledl"
 FILES = f"{ROOT}/files"
+#: The phone's lock folder: held for each run (see ``hold``).
+LOCK = f"{ROOT}/lock"
 #: Seconds for the short commands of the device layer itself (properties, mkdir, rm).
 QUICK_S = 30.0
 
@@ -101,6 +105,8 @@ class AdbDevice:
         self._device = client.device(serial)
         self._pushed: set[str] = set()
         self._reaped = False
+        #: Who holds the phone's lock: this machine, this process, this device object.
+        self._token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.workdir = f"{ROOT}/session-{uuid.uuid4().hex[:12]}"
 
     @cached_property
@@ -225,6 +231,34 @@ class AdbDevice:
         except MobiledlError:
             pass  # a device gone at the end of the session keeps its folder; the next session's differs
 
+    @contextmanager
+    def hold(self, run_s: float, wait_s: float) -> Iterator[None]:
+        """The phone's own lock, for sessions on other machines sharing it through an adb server.
+
+        ``mkdir`` is atomic; the folder says until when its holder may run (its runner timeout),
+        so a holder that died is overtaken after that, never while its run could still be going."""
+        lock, token = shlex.quote(LOCK), shlex.quote(self._token)
+        take = (f"mkdir -p {ROOT} && now=$(date +%s) && if mkdir {lock} 2>/dev/null || "
+                f"[ \"$(cat {lock}/until 2>/dev/null || echo 0)\" -lt \"$now\" ]; then "
+                f"echo $((now + {math.ceil(run_s)})) > {lock}/until && echo {token} > {lock}/owner && "
+                f"echo taken; fi")
+        deadline = time.monotonic() + wait_s
+        while self.shell(take).stdout.strip() != "taken":
+            if _dead_here(self.shell(f"cat {lock}/owner 2>/dev/null").stdout.strip()):
+                self.shell(f"rm -rf {lock}")  # left by a killed session of this machine
+                continue
+            if time.monotonic() > deadline:
+                raise RunnerError(f"{self.serial} is busy: a session on another machine holds {LOCK} "
+                                  f"(one run per phone at a time)")
+            time.sleep(0.5)
+        try:
+            yield
+        finally:
+            try:
+                self.shell(f"[ \"$(cat {lock}/owner 2>/dev/null)\" = {token} ] && rm -rf {lock}")
+            except RunnerError:
+                pass  # a phone gone mid-run keeps its lock until its time is up
+
     def reap(self) -> None:
         """Kill runners that a killed session left running here (found by their pid files), once."""
         if self._reaped:
@@ -289,6 +323,21 @@ def _digest(local: Path) -> str:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
     return h.hexdigest()
+
+
+def _dead_here(owner: str) -> bool:
+    """True for a lock owner that was a process of this machine and is gone."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
 
 
 def _digest_file(path: Path) -> str:

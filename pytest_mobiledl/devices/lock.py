@@ -4,7 +4,8 @@ Within a session the xdist scheduler gives each device to one worker. Two sessio
 terminals, two CI jobs on one machine) would still measure on one phone at once, each slowing
 the other unflagged. So every run holds a lock file keyed by the adb server and serial; a second
 session waits for the phone (bounded) and then fails its item with one line. The host is not
-locked: it is its own device per session, as before.
+locked: it is its own device per session, as before. Sessions on other machines that share a
+phone through one adb server meet at the phone's own lock folder (``AdbDevice.hold``).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -53,9 +54,11 @@ def exclusive(device: Device, wait_s: float) -> Iterator[None]:
                           f"{_BUSY[device.serial]:g} s (one run per phone at a time; lock {lock.lock_file})") from None
     _BUSY.pop(device.serial, None)
     try:
-        reap = getattr(device, "reap", None)
-        if reap is not None:
-            reap()  # nobody else runs here now: a runner still alive is a killed session's leftover
-        yield
+        hold = getattr(device, "hold", None)
+        with hold(wait_s, wait_s) if hold is not None else nullcontext():
+            reap = getattr(device, "reap", None)
+            if reap is not None:
+                reap()  # nobody else runs here now: a runner still alive is a killed session's leftover
+            yield
     finally:
         lock.release()
