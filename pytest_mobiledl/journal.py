@@ -159,6 +159,10 @@ class Writer:
 
     def _open(self, to_run: list[str]) -> None:
         chosen = next((j for j in self.candidates if [i for i in j.items if i not in j.kept] == to_run), None)
+        if self.config.option.collectonly:  # nothing will finish: no journal, but say what resume keeps
+            if chosen is not None:
+                self._say(f"resumed: would keep {len(chosen.kept)} of {len(chosen.items)} items ({chosen.path})")
+            return
         if chosen is not None:
             self.file = chosen.path.open("a")
             self._restore(chosen)

@@ -96,3 +96,8 @@ def test_resume_with_another_selection_runs_everything_and_says_so(bench_dir: py
     result = bench_dir.runpytest_subprocess(*RUN[:-1], "--threads=1", "--mobiledl-resume")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["resumed: no unfinished session with this selection in *; running all 1 items"])
+
+
+def test_collect_only_writes_no_journal(bench_dir: pytest.Pytester) -> None:
+    bench_dir.runpytest_inprocess("--collect-only", *RUN)
+    assert not (bench_dir.path / ".benchmarks" / journal.FOLDER).exists()
