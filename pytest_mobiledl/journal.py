@@ -183,7 +183,7 @@ class Writer:
 
         kept = journal.kept
         for entry in journal.entries:
-            if entry.nodeid in kept and entry.record is not None:
+            if entry.outcome == "passed" and entry.record is not None:  # not an earlier failure of it
                 self.results.add(from_dict(entry.record), entry.item, passed=True)
         self.note = f"resumed: kept {len(kept)} of {len(journal.items)} items ({journal.path})"
 
