@@ -206,7 +206,7 @@ def resolve(config: pytest.Config) -> Selection:
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-mobiledl: {source}={raw}: {exc}") from None
     values["model_cache"] = Path(values["model_cache"] or default_cache()).expanduser()
-    for name, check in (("model_cache", _writable_folder), ("runner_dir", _folder_or_nothing)):
+    for name, check in (("model_cache", writable_folder), ("runner_dir", _folder_or_nothing)):
         problem = check(values[name])
         if problem:
             option = next(o for o in OPTIONS if o.name == name)
@@ -215,7 +215,7 @@ def resolve(config: pytest.Config) -> Selection:
     return Selection(**values)
 
 
-def _writable_folder(path: Path) -> str | None:
+def writable_folder(path: Path) -> str | None:
     """Why converted models cannot be cached there, or None. Tried, not judged from mode bits:
     root passes any permission check, and a read-only mount fails only on write."""
     existing = next((p for p in (path, *path.parents) if p.exists()), None)
