@@ -211,10 +211,6 @@ class Writer:
         self.file.close()
         self.file = None
 
-    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.note:
-            terminalreporter.write_line(self.note)
-
     def _append(self, data: dict[str, Any]) -> None:
         assert self.file is not None
         self.file.write(json.dumps(data, separators=(",", ":")) + "\n")

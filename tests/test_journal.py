@@ -65,6 +65,7 @@ def interrupt_then_resume(bench_dir: pytest.Pytester, monkeypatch: pytest.Monkey
     kept = len(unfinished.kept)
     resumed.assert_outcomes(passed=3 - kept)
     resumed.stdout.fnmatch_lines([f"resumed: kept {kept} of 3 items (*)"])
+    assert resumed.stdout.str().count("resumed: kept") == 1
     benches = json.loads((bench_dir.path / "out.json").read_text())["benchmarks"]
     assert len(benches) == 3  # the saved run holds every item, the kept ones too
     [finished] = journals(bench_dir.path)
