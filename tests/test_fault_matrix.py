@@ -26,8 +26,10 @@ from pytest_mobiledl.emulator import Farm
 
 pytestmark = pytest.mark.slow
 
-#: A device run of ~20 × 400 ms; the odd delay marks this module's runners among the processes.
-LONG = ["-p", "no:cacheprovider", "--libs=tflite", "--warmup=0", "--iterations=20", "--mobiledl-delay-ms=400.3"]
+#: An odd delay marks this process's runners among the machine's (xdist runs tests side by side).
+MARK = f"{400 + os.getpid() % 1000 / 1000:g}"
+#: A device run of ~20 × 400 ms.
+LONG = ["-p", "no:cacheprovider", "--libs=tflite", "--warmup=0", "--iterations=20", f"--mobiledl-delay-ms={MARK}"]
 
 
 def device_runners() -> list[int]:
@@ -37,7 +39,7 @@ def device_runners() -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(a.endswith(b"mobiledl-runner.pyz") for a in argv) and b"400.3" in argv:
+        if any(a.endswith(b"mobiledl-runner.pyz") for a in argv) and MARK.encode() in argv:
             found.append(int(proc.name))
     return found
 
@@ -117,7 +119,8 @@ def adb_server_pids(port: int) -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if b"server" in argv and (str(port).encode() in argv or b"fork-server" in argv):
+        # the farm's `adb -P PORT server nodaemon`, or one adbutils started: `adb -L tcp:PORT fork-server …`
+        if b"server" in argv and any(a == str(port).encode() or a.endswith(f":{port}".encode()) for a in argv):
             found.append(int(proc.name))
     return found
 

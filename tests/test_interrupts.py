@@ -11,9 +11,10 @@ from pathlib import Path
 
 import pytest
 
-#: A runner that would time 60 runs of 500 ms: long enough to be caught mid-run. The odd delay
-#: marks this test's runner among the machine's processes.
-SLOW = ["-p", "no:cacheprovider", "--libs=tflite", "--warmup=0", "--iterations=60", "--mobiledl-delay-ms=500.7"]
+#: An odd delay marks this process's runners among the machine's (xdist runs tests side by side).
+MARK = f"{500 + os.getpid() % 1000 / 1000:g}"
+#: A runner that would time 60 runs of 500 ms: long enough to be caught mid-run.
+SLOW = ["-p", "no:cacheprovider", "--libs=tflite", "--warmup=0", "--iterations=60", f"--mobiledl-delay-ms={MARK}"]
 
 
 def runners() -> dict[int, int]:
@@ -22,7 +23,7 @@ def runners() -> dict[int, int]:
     for proc in Path("/proc").iterdir():
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
-            if b"pytest_mobiledl.runner" in argv and b"500.7" in argv:
+            if b"pytest_mobiledl.runner" in argv and MARK.encode() in argv:
                 found[int(proc.name)] = int((proc / "stat").read_text().rsplit(")", 1)[1].split()[1])
         except (OSError, ValueError, IndexError):
             continue
