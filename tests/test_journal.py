@@ -18,13 +18,17 @@ RUN = ["-p", "no:cacheprovider", "--warmup=0", "--iterations=3", "--libs=tflite"
 KILLER = '''
 import os, signal
 finished = 0
+worker = False
+
+def pytest_configure(config):
+    global worker
+    worker = hasattr(config, "workerinput")  # not the environment: an outer xdist run sets that too
 
 def pytest_runtest_logfinish(nodeid, location):
     global finished
     finished += 1
     if finished == int(os.environ.get("KILL_AFTER", "0")):
-        target = os.getppid() if os.environ.get("PYTEST_XDIST_WORKER") else os.getpid()
-        os.kill(target, getattr(signal, os.environ["KILL_SIGNAL"]))
+        os.kill(os.getppid() if worker else os.getpid(), getattr(signal, os.environ["KILL_SIGNAL"]))
 '''
 
 
