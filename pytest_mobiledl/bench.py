@@ -6,9 +6,10 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mobiledl import parity, runners, zoo
+from pytest_mobiledl import parity, plausibility, runners, zoo
 from pytest_mobiledl.devices import lock
 from pytest_mobiledl.errors import ConversionError, MobiledlError
+from pytest_mobiledl.matrix import repeat_id
 from pytest_mobiledl.record import RunRecord
 
 if TYPE_CHECKING:
@@ -18,13 +19,16 @@ if TYPE_CHECKING:
 
 #: user_properties key under which an item's record travels to the controller (also across xdist).
 RECORD_KEY = "mobiledl_record"
+#: user_properties key naming the case's item (the node id without the repeat): what is stored.
+ITEM_KEY = "mobiledl_item"
 
 
 class Bench:
-    """The ``mobiledl`` fixture: runs its item's case once and keeps the record."""
+    """The ``mobiledl`` fixture: runs one repeat of its item's case and keeps the record."""
 
-    def __init__(self, case: Case, selection: Selection, device: Device, item: pytest.Item) -> None:
+    def __init__(self, case: Case, repeat: int, selection: Selection, device: Device, item: pytest.Item) -> None:
         self.case = case
+        self.repeat = repeat
         self.selection = selection
         self.device = device
         self._item = item
@@ -54,8 +58,13 @@ class Bench:
             failed = ""
         if failed:
             pytest.fail(failed, pytrace=False)
-        self.record = record.with_(device=dict(self.device.info()), parity=artifact.parity)
-        self._item.user_properties.append((RECORD_KEY, self.record.to_dict()))
+        implausible = plausibility.check(record, artifact.meta.get("macs"))
+        if implausible:
+            pytest.fail(f"{case.device} {case.lib}: {implausible}", pytrace=False)
+        self.record = record.with_(device=dict(self.device.info()), parity=artifact.parity, repeat=self.repeat)
+        item_id = self._item.nodeid.replace(f"[{repeat_id(case, self.repeat, self.selection.repeats)}]",
+                                            f"[{case.id}]")
+        self._item.user_properties += [(RECORD_KEY, self.record.to_dict()), (ITEM_KEY, item_id)]
         if not artifact.parity["passed"]:  # measured, but of a model that is not the source model
             pytest.fail(f"{case.device} {case.lib}: {parity.describe(artifact.parity)}", pytrace=False)
         return self.record

@@ -32,15 +32,13 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mobiledl.bench import RECORD_KEY
+from pytest_mobiledl.bench import ITEM_KEY, RECORD_KEY
 from pytest_mobiledl.errors import MobiledlError
 
 if TYPE_CHECKING:
     from pytest_mobiledl.results import Results
 
 VERSION = 1
-#: user_properties key of the case's node id when repeats are items of their own (issue 8).
-ITEM_KEY = "mobiledl_item"
 FOLDER = "mobiledl-journal"
 #: workerinput key: the resumable journals, frozen by the controller, so every worker (and a
 #: worker xdist restarts later) deselects the same items.

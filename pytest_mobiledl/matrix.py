@@ -30,6 +30,11 @@ class Case:
         return f"{self.device}-{self.lib}-{self.model}-{self.backend}-{self.precision}-t{self.threads}"
 
 
+def repeat_id(case: Case, repeat: int, repeats: int) -> str:
+    """A repeat's test id: the case's id, with ``-rK`` when the case runs more than once."""
+    return case.id if repeats == 1 else f"{case.id}-r{repeat}"
+
+
 def expand(selection: Selection, devices: Iterable[str],
            unsupported: Callable[[Case], str | None]) -> Iterator[tuple[Case, str | None]]:
     """Every selected case with the reason it cannot run (``unsupported`` asks the device), or None."""

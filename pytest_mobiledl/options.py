@@ -40,12 +40,20 @@ class Selection:
     rebuild: bool
     #: --mobiledl-resume: continue the last unfinished session's journal.
     resume: bool
-    delay_ms: float
+    #: Test only: an injected slowdown per library (``""`` for all): ``(amount, relative)``, where
+    #: relative means a fraction of each run's own time (``10%``), else milliseconds.
+    delay: Mapping[str, tuple[float, bool]]
     adb_server: tuple[tuple[str, int], ...]  # empty: adb's own default, and not an error if absent
     runner_dir: Path
     input_shape: tuple[tuple[str, tuple[int, ...]], ...]
+    #: Fresh runner processes per case, interleaved round-robin across the cases of a device.
+    repeats: int
+    #: --mobiledl-compare-fail: fail where a slowdown is established and at least this many %.
+    compare_fail: float | None
     #: The user's own model files among ``models``, by id.
     user_models: Mapping[str, UserModel] = field(default_factory=dict)
+    #: Host runs fork from a server that imported the library once (where that is safe).
+    fork: bool = True
 
 
 @dataclass(frozen=True)
@@ -100,6 +108,35 @@ def _threads(value: str) -> tuple[int, ...]:
     return threads
 
 
+def _percent(value: str) -> float | None:
+    if not value.strip():
+        return None
+    number = value.strip().removesuffix("%")
+    try:
+        pct = float(number)
+    except ValueError:
+        raise ValueError("give a slowdown in percent, e.g. 10%") from None
+    if not (math.isfinite(pct) and pct >= 0):
+        raise ValueError(f"{value} must be a finite percentage ≥ 0, e.g. 10%")
+    return pct
+
+
+def _delay(value: str) -> dict[str, tuple[float, bool]]:
+    """``2`` (ms, every library), ``onnxruntime=0.5``, ``mnn=10%`` (of each run's own time), comma separated."""
+    delays: dict[str, tuple[float, bool]] = {}
+    for entry in filter(None, (v.strip() for v in value.split(","))):
+        lib, _, amount = entry.rpartition("=")
+        if lib and lib not in _lib_ids():
+            raise ValueError(f"{lib} is not a library; choose from {', '.join(_lib_ids())}")
+        relative = amount.endswith("%")
+        number = _number(float, 0)(amount.removesuffix("%"))
+        if not math.isfinite(number):
+            raise ValueError(f"{amount} is not a finite delay")
+        if number:
+            delays[lib] = (number / 100 if relative else number, relative)
+    return delays
+
+
 def _devices(value: str) -> tuple[str, ...]:
     if not value.strip():
         return ("host",)  # the default, left empty so `-n auto` can tell it was not chosen
@@ -143,6 +180,12 @@ def _model_ids() -> list[str]:
     return names()
 
 
+def _yes_no(value: str) -> bool:
+    if value.lower() not in ("yes", "no"):
+        raise ValueError("expected yes or no")
+    return value.lower() == "yes"
+
+
 def default_cache() -> str:
     from platformdirs import user_cache_dir
 
@@ -174,22 +217,30 @@ OPTIONS = (
            lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-resume", switch=True),
     Option("rebuild", "false", "convert models again even when cached", lambda v: v.lower() in ("1", "true", "yes"),
            flag="--mobiledl-rebuild", switch=True),
-    Option("delay_ms", "0", "test only: milliseconds added to every timed run", _number(float, 0),
-           flag="--mobiledl-delay-ms"),
+    Option("repeats", "5", "fresh runner processes per case, interleaved across the cases of a device; "
+           "the unit of the confidence intervals", _number(int, 1)),
+    Option("compare_fail", "", "with --benchmark-compare: fail where a slowdown is statistically established "
+           "and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
+    Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB=ms or LIB=P% of "
+           "each run, comma separated", _delay, flag="--mobiledl-delay-ms"),
+    Option("fork", "yes", "host runs: yes = fork each run from a server that imported the library once "
+           "(where its import leaves no thread behind), no = exec a fresh interpreter per run", _yes_no,
+           flag="--mobiledl-fork"),
 )
 
 
 def add(parser: pytest.Parser) -> None:
     group = parser.getgroup("mobiledl", "mobile deep-learning benchmarks (pytest-mobiledl)")
     for option in OPTIONS:
+        help_text = option.help.replace("%", "%%")  # argparse formats help with %
         if option.switch:
-            group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=option.help)
+            group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=help_text)
         elif option.repeat:
             group.addoption(option.cli, action="append", dest=option.name, metavar=option.name.upper(),
-                            help=option.help)
+                            help=help_text)
         else:
             group.addoption(option.cli, dest=option.name, metavar=option.name.upper(),
-                            help=option.help + (f" (default: {option.default})" if option.default else ""))
+                            help=help_text + (f" (default: {option.default})" if option.default else ""))
         parser.addini(f"mobiledl_{option.name}", option.help, default=option.default)
 
 

@@ -41,9 +41,13 @@ def pytest_configure(config: pytest.Config) -> None:
     _inspect_user_models(selection)
     devices, note = _devices(selection)
     config.stash[STATE] = State(selection, devices, _devices_chosen(config), note)
+    if selection.compare_fail is not None and not config.getoption("benchmark_compare", None):
+        raise pytest.UsageError("pytest-mobiledl: --mobiledl-compare-fail needs a saved run to compare with: "
+                                "add --benchmark-compare (the last saved run) or --benchmark-compare=NNNN")
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         interrupts.stop_on_sigterm()
-        results = Results(config)
+        infos = {serial: device.info() for serial, device in devices.items()}
+        results = Results(config, infos, selection.compare_fail)
         config.pluginmanager.register(results, "mobiledl-results")
         config.pluginmanager.register(journal.Writer(config, results, devices, selection.resume), "mobiledl-journal")
     elif journal.WORKER_KEY in config.workerinput:  # what the controller resumes, the same on every worker
@@ -58,9 +62,31 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     def unsupported(case: matrix.Case) -> str | None:
         return runners.unsupported(state.devices[case.device], case, state.selection)
 
-    params = [pytest.param(case, id=case.id, marks=_skip(reason) if reason else ())
-              for case, reason in matrix.expand(state.selection, state.devices, unsupported)]
-    metafunc.parametrize("mobiledl_case", params)
+    repeats = state.selection.repeats
+    params = []
+    for case, reason in matrix.expand(state.selection, state.devices, unsupported):
+        if reason:  # a skip is said once, not once per repeat
+            params.append(pytest.param(case, 1, id=case.id, marks=_skip(reason)))
+        else:
+            params += [pytest.param(case, k, id=matrix.repeat_id(case, k, repeats)) for k in range(1, repeats + 1)]
+    metafunc.parametrize(("mobiledl_case", "mobiledl_repeat"), params)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Repeats round-robin: every case's first repeat, then every case's second, and so on.
+
+    Drift, heat and background load then hit every case of a device alike. Under xdist a
+    device's items keep this order on its worker. Other tests keep their places.
+    """
+    slots = [i for i, item in enumerate(items) if _repeat(item)]
+    for slot, item in zip(slots, sorted((items[i] for i in slots), key=_repeat), strict=True):
+        items[slot] = item
+
+
+def _repeat(item: pytest.Item) -> int:
+    """Which repeat of its case a benchmark item is (0 for any other test)."""
+    callspec = getattr(item, "callspec", None)
+    return int(callspec.params.get("mobiledl_repeat", 0)) if callspec else 0
 
 
 @cache
@@ -98,10 +124,11 @@ def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
 
 
 @pytest.fixture
-def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case) -> Bench:
-    """Runs this item's case on its device: ``record = mobiledl.run()``."""
+def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case, mobiledl_repeat: int) -> Bench:
+    """Runs one repeat of this item's case on its device: ``record = mobiledl.run()``."""
     state = request.config.stash[STATE]
-    return Bench(mobiledl_case, state.selection, state.devices[mobiledl_case.device], request.node)
+    return Bench(mobiledl_case, mobiledl_repeat, state.selection, state.devices[mobiledl_case.device],
+                 request.node)
 
 
 def _inspect_user_models(selection: options.Selection) -> None:
@@ -124,7 +151,7 @@ def _devices_chosen(config: pytest.Config) -> bool:
 
 def _devices(selection: options.Selection) -> tuple[dict[str, Device], str]:
     """The selected devices by serial, and a note for the header on where phones were looked for."""
-    known: dict[str, Device] = {"host": HostDevice()}
+    known: dict[str, Device] = {"host": HostDevice(fork=selection.fork)}
     wanted = selection.devices
     if wanted == ("host",):
         return known, ""

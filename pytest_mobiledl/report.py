@@ -1,7 +1,9 @@
-"""Session tables: who wins where (fragmentation) and by how much (gap).
+"""Session tables: who wins where (fragmentation), by how much (gap), and what changed (changes).
 
-Each library is represented in a group by its best configuration (its fastest thread count),
-because that is the question a team asks: which library, set up at its best, is fastest here.
+Every figure is an item's typical latency over its repeats with its 95 % CI (``stats``). Each
+library is represented in a group by its best configuration (its fastest thread count), because
+that is the question a team asks: which library, set up at its best, is fastest here. A winner is
+named only where the data tell it from every other library; otherwise the row says ``tie``.
 Summary-only records (a tool that printed a mean) are marked, never silently mixed with medians.
 A library whose artifact failed parity is not ranked (its number is of another model); the
 ``parity`` column names it.
@@ -9,28 +11,37 @@ A library whose artifact failed parity is not ranked (its number is of another m
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
+from pytest_mobiledl import stats
 from pytest_mobiledl.record import RunRecord
 
 if TYPE_CHECKING:
     import pandas as pd
 
 PLACE = ["model", "device", "backend", "precision"]
+CASE = [*PLACE, "threads", "lib"]
 
 
 def frame(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per case: its repeats' values and their estimate."""
     import pandas as pd
 
-    rows = [{"model": r.model, "device": r.device.get("serial", "?"), "backend": r.backend,
-             "precision": r.precision, "threads": r.threads, "lib": r.lib, "version": r.lib_version,
-             "median_ms": r.median_ms, "statistic": "median" if r.samples_ms is not None else "mean",
-             "parity_failed": r.parity is not None and not r.parity.get("passed"),
-             "rel_err": (r.parity or {}).get("max_rel_err")}
-            for r in records]
-    return pd.DataFrame(rows, columns=[*PLACE, "threads", "lib", "version", "median_ms", "statistic",
-                                       "parity_failed", "rel_err"])
+    rows: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for r in records:
+        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, r.lib)
+        row = rows.setdefault(key, {**dict(zip(CASE, key, strict=True)), "version": r.lib_version, "values": [],
+                                    "statistic": "median" if r.samples_ms is not None else "mean",
+                                    "parity_failed": False, "rel_err": None})
+        row["values"].append(r.median_ms)
+        if r.parity is not None and not r.parity.get("passed"):
+            row["parity_failed"], row["rel_err"] = True, r.parity.get("max_rel_err")
+    for row in rows.values():
+        row["estimate"] = stats.estimate(row["values"])
+        row["median_ms"] = row["estimate"].value
+    return pd.DataFrame(list(rows.values()), columns=[*CASE, "version", "values", "estimate", "median_ms",
+                                                      "statistic", "parity_failed", "rel_err"])
 
 
 def best_per_lib(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
@@ -45,14 +56,17 @@ def fragmentation(df: pd.DataFrame) -> pd.DataFrame:
     failed = df[df["parity_failed"]].groupby(PLACE)
     rows = []
     for place, group in best_per_lib(df[~df["parity_failed"]], PLACE).groupby(PLACE, sort=True):
-        first = group.iloc[0]
-        second = group.iloc[1] if len(group) > 1 else None
+        by_lib = {row.lib: row for row in group.itertuples()}
+        leaders = stats.fastest({lib: row.values for lib, row in by_lib.items()})
+        first = by_lib[leaders[0]]
+        others = [row for row in group.itertuples() if row.lib not in leaders]
         rows.append({
             **dict(zip(PLACE, place, strict=True)),
-            "fastest": f"{first.lib} (t{first.threads})",
-            "median ms": _ms(first),
-            "runner-up": f"{second.lib} (t{second.threads})" if second is not None else "—",
-            "runner-up ms": _ms(second) if second is not None else "—",
+            "fastest": _label(first) if len(leaders) == 1 else "tie: " + " ≈ ".join(_label(by_lib[x]) for x in leaders),
+            "median ms [95% CI]": _ms(first),
+            "±": _half_width(first.estimate),
+            "next": _label(others[0]) if others else "—",
+            "next ms [95% CI]": _ms(others[0]) if others else "—",
             "libs": len(group),
             "parity": _parity(failed.get_group(place) if place in failed.groups else None),
         })
@@ -68,13 +82,41 @@ def gap(df: pd.DataFrame) -> pd.DataFrame:
         if group["lib"].nunique() < 2:
             continue
         first, last = group.iloc[0], group.iloc[-1]
+        change = stats.compare(first["values"], last["values"])
         rows.append({
             **dict(zip(keys, place, strict=True)),
-            "fastest": first.lib, "ms": _ms(first),
-            "slowest": last.lib, "slowest ms": _ms(last),
-            "gap ×": round(last.median_ms / first.median_ms, 2),
+            "fastest": first.lib, "ms [95% CI]": _ms(first),
+            "slowest": last.lib, "slowest ms [95% CI]": _ms(last),
+            "gap × [95% CI]": _ratio(change),
         })
     return pd.DataFrame(rows)
+
+
+def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, Sequence[RunRecord]]
+            ) -> tuple[pd.DataFrame, dict[str, stats.Change]]:
+    """Each current item against its baseline: the table, and the changes the gate decides on."""
+    import pandas as pd
+
+    found = {item: stats.compare(_values(baseline[item]), _values(records))
+             for item, records in current.items() if item in baseline}
+    verdicts = stats.verdicts(found)
+    rows = []
+    for item, change in found.items():
+        base, now = baseline[item], current[item]
+        rows.append({
+            "item": item.rpartition("::")[2],
+            "baseline": f"{_versions(base)} {_estimate(stats.estimate(_values(base)))}",
+            "current": f"{_versions(now)} {_estimate(stats.estimate(_values(now)))}",
+            "change % [95% CI]": _pct(change),
+            "verdict": verdicts[item],
+            "artifact": "same" if {r.artifact_sha256 for r in base} == {r.artifact_sha256 for r in now} else "differs",
+        })
+    return pd.DataFrame(rows), found
+
+
+CHANGES_NOTE = ("change: current ÷ baseline typical latency over their repeats, 95 % CI (Welch on logs); "
+                "verdict: established at 5 % false discoveries (Benjamini–Hochberg over the items), else "
+                "no change; cannot tell: a side has fewer than 2 repeats")
 
 
 def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
@@ -89,7 +131,8 @@ def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
         return [("mobiledl", f"only one library measured ({libs[0]}): no fragmentation or gap to show; "
                              "select more with --libs")]
     sections = [("mobiledl fragmentation: fastest library per model × device × backend × precision",
-                 tabulate(fragmentation(df), headers="keys", tablefmt="github", showindex=False))]
+                 tabulate(fragmentation(df), headers="keys", tablefmt="github", showindex=False)
+                 + "\n" + _footnote(df))]
     gaps = gap(df)
     if not gaps.empty:
         sections.append(("mobiledl gap: slowest ÷ fastest library per model × device",
@@ -97,13 +140,56 @@ def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
     return sections
 
 
+def _footnote(df: pd.DataFrame) -> str:
+    repeats = sorted({len(v) for v in df["values"]})
+    few = " — below 2 repeats no CI can be told: run with --repeats=5" if repeats[0] < 2 else ""
+    return (f"typical latency over {'/'.join(map(str, repeats))} repeats (fresh processes) with its 95 % CI; "
+            f"± is the CI half-width, the smallest change this run could detect; a tie is a difference "
+            f"the data cannot tell{few}")
+
+
+def _values(records: Sequence[RunRecord]) -> list[float]:
+    return [r.median_ms for r in records]
+
+
+def _versions(records: Sequence[RunRecord]) -> str:
+    return "/".join(sorted({r.lib_version for r in records}))
+
+
+def _label(row: Any) -> str:
+    return f"{row.lib} (t{row.threads})"
+
+
+def _estimate(est: stats.Estimate) -> str:
+    if est.low is None or est.high is None:
+        return f"{est.value:.3g} [n/a]"
+    return f"{est.value:.3g} [{est.low:.3g}, {est.high:.3g}]"
+
+
+def _ms(row: Any) -> str:
+    value = _estimate(row.estimate)
+    return value if row.statistic == "median" else f"{value} (mean)"
+
+
+def _half_width(est: stats.Estimate) -> str:
+    pct = est.half_width_pct
+    return "n/a" if pct is None else f"{pct:.1f}%"
+
+
+def _ratio(change: stats.Change) -> str:
+    if change.low is None or change.high is None:
+        return f"{change.ratio:.2f} [n/a]"
+    return f"{change.ratio:.2f} [{change.low:.2f}, {change.high:.2f}]"
+
+
+def _pct(change: stats.Change) -> str:
+    if change.low is None or change.high is None:
+        return f"{change.pct:+.1f} [n/a]"
+    return f"{change.pct:+.1f} [{(change.low - 1) * 100:+.1f}, {(change.high - 1) * 100:+.1f}]"
+
+
 def _parity(failed: pd.DataFrame | None) -> str:
     if failed is None:
         return "ok"
     worst = failed.groupby("lib")["rel_err"].max()
     return "failed: " + ", ".join(f"{lib} ({err:.1e})" if err == err else lib for lib, err in worst.items())
-
-
-def _ms(row: pd.Series) -> str:
-    value = f"{row.median_ms:.2f}"
-    return value if row.statistic == "median" else f"{value} (mean)"

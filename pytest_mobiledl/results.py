@@ -1,45 +1,78 @@
-"""The session's results, on the controller: read from test reports, stored, summarized.
+"""The session's results, on the controller: read from test reports, stored, compared, summarized.
 
 Records travel on ``report.user_properties``, which xdist serializes from worker to controller,
 so this plugin object sees the same reports with or without xdist. It is registered only where
 results are gathered (never on an xdist worker), and only it writes storage and prints tables.
+Each repeat is its own test item; an item's repeats are pooled into one stored result when the
+session finishes, before pytest-benchmark saves.
 """
 
 from __future__ import annotations
 
-from collections.abc import Generator
-from typing import Any
+from collections.abc import Generator, Mapping
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mobiledl import report, storage
-from pytest_mobiledl.bench import RECORD_KEY
+from pytest_mobiledl import saved, storage
+from pytest_mobiledl.bench import ITEM_KEY, RECORD_KEY
+from pytest_mobiledl.errors import RecordError
 from pytest_mobiledl.record import RunRecord, from_dict
+
+if TYPE_CHECKING:
+    from pytest_mobiledl import stats
+
+# report and stats load pandas, numpy and scipy: only when a session has results to show.
 
 
 class Results:
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, devices: Mapping[str, Mapping[str, Any]],
+                 compare_fail: float | None) -> None:
         self.config = config
-        self.records: list[RunRecord] = []
+        self.devices = devices
+        self.compare_fail = compare_fail
+        self.records: list[RunRecord] = []  # every repeat, parity failures too: tables show them
+        self.items: dict[str, list[RunRecord]] = {}  # item → its passed repeats: what is stored
+        self.regressions: list[str] = []
+        self.changes: Any = None  # the changes table, when a saved run was compared
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        data = dict(report.user_properties).get(RECORD_KEY)
+        props = dict(report.user_properties)
+        data = props.get(RECORD_KEY)
         if not isinstance(data, dict):
             return
-        self.add(from_dict(data), report.nodeid, report.passed)
+        self.add(from_dict(data), str(props.get(ITEM_KEY, report.nodeid)), report.passed)
 
     def add(self, record: RunRecord, item: str, passed: bool) -> None:
-        """One item's record: from its report, or from the journal a resumed session continues."""
-        self.records.append(record)  # tables show parity failures too, in their own column
+        """One repeat's record: from its report, or from the journal a resumed session continues."""
+        self.records.append(record)
         if passed:
-            storage.add(self.config, item, record)
+            self.items.setdefault(item, []).append(record)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_benchmark_update_machine_info(self, config: pytest.Config, machine_info: dict[str, Any]) -> None:
-        # Static facts only: machine_info is compared between runs, so no load averages here.
-        machine_info["mobiledl_devices"] = {r.device.get("serial", "?"): dict(r.device) for r in self.records}
+        # Static facts of the selected devices, known before anything runs: pytest-benchmark asks
+        # when it loads a run to compare with, and a value that changed would warn every time.
+        machine_info["mobiledl_devices"] = {serial: dict(info) for serial, info in self.devices.items()}
+
+    @pytest.hookimpl(wrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
+        # Before pytest-benchmark's own sessionfinish, which saves what its session holds.
+        for nodeid, records in self.items.items():
+            storage.add(self.config, nodeid, sorted(records, key=lambda r: r.repeat))
+        baseline = self._baseline()
+        if baseline:
+            from pytest_mobiledl import report
+
+            table, found = report.changes(self.items, baseline)
+            self.changes = None if table.empty else table
+            if self.compare_fail is not None:
+                self._gate(found, self.compare_fail)
+        if self.regressions and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        return (yield)
 
     @pytest.hookimpl(wrapper=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
@@ -47,6 +80,42 @@ class Results:
         try:
             yield
         finally:
-            for title, text in report.render(self.records):
+            self._summary(terminalreporter)
+
+    def _summary(self, terminalreporter: pytest.TerminalReporter) -> None:
+        if self.records:
+            from pytest_mobiledl import report
+
+            sections = report.render(self.records)
+            if self.changes is not None:
+                from tabulate import tabulate
+
+                sections.append(("mobiledl changes: against the saved run (--benchmark-compare)",
+                                 tabulate(self.changes, headers="keys", tablefmt="github", showindex=False)
+                                 + "\n" + report.CHANGES_NOTE))
+            for title, text in sections:
                 terminalreporter.write_sep("-", title)
                 terminalreporter.write_line(text)
+            for line in self.regressions:
+                terminalreporter.write_line(line, red=True, bold=True)
+
+    def _baseline(self) -> dict[str, list[RunRecord]]:
+        baseline = {}
+        for fullname, bench in storage.compared(self.config).items():
+            try:
+                baseline[fullname] = saved.records(bench)
+            except RecordError:
+                continue  # not a result of this plugin: pytest-benchmark compares it on its own
+        return baseline
+
+    def _gate(self, found: Mapping[str, stats.Change], threshold: float) -> None:
+        """--mobiledl-compare-fail: one line per item whose established slowdown reaches the threshold."""
+        from pytest_mobiledl import stats
+
+        for item in stats.gate(found, threshold):
+            change = found[item]
+            low, high = change.low or change.ratio, change.high or change.ratio
+            self.regressions.append(
+                f"mobiledl: {item.rpartition('::')[2]} is {change.pct:.1f} % slower "
+                f"[95% CI {(low - 1) * 100:+.1f}, {(high - 1) * 100:+.1f}] than the saved run "
+                f"(--mobiledl-compare-fail={threshold:g}%)")

@@ -17,6 +17,7 @@ import platform
 import sys
 import tempfile
 import zipfile
+from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -53,7 +54,13 @@ class PythonRunner:
 def runner_args(case: Case, model: str, s: Selection) -> list[str]:
     return ["--lib", case.lib, "--model", model, "--model-id", case.model, "--backend", case.backend,
             "--precision", case.precision, "--threads", str(case.threads), "--warmup", str(s.warmup),
-            "--iterations", str(s.iterations), "--min-time", str(s.min_time), "--delay-ms", str(s.delay_ms)]
+            "--iterations", str(s.iterations), "--min-time", str(s.min_time),
+            "--delay-ms", delay_arg(s.delay, case.lib)]
+
+
+def delay_arg(delays: Mapping[str, tuple[float, bool]], lib: str) -> str:
+    amount, relative = delays.get(lib, delays.get("", (0.0, False)))
+    return f"{amount * 100:g}%" if relative else f"{amount:g}"
 
 
 def parse_record(done: Completed, case: Case) -> RunRecord:

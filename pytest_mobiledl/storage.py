@@ -12,6 +12,7 @@ tests/test_storage.py fails loudly when these internals change.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -39,35 +40,55 @@ def session(config: pytest.Config) -> Any | None:
     return getattr(config, "_benchmarksession", None)
 
 
-def add(config: pytest.Config, nodeid: str, record: RunRecord) -> bool:
-    """Make one item's on-device samples a pytest-benchmark result. False if it cannot hold it."""
+def add(config: pytest.Config, nodeid: str, records: Sequence[RunRecord]) -> bool:
+    """Make one item's repeats a pytest-benchmark result. False if it cannot hold it.
+
+    Its stats pool every repeat's on-device samples; ``extra_info`` is the first record's fields
+    (what a person reads in a saved run) plus ``repeats``, every record whole but for the device,
+    so a saved run can be read back into the records it came from (``saved.records``).
+    """
     bs = session(config)
-    if bs is None:
+    if bs is None or not records:
         return False
     from pytest_benchmark.stats import Metadata
 
+    first = records[0]
     name = nodeid.rpartition("::")[2]
-    extra = record.to_dict()
+    extra = first.to_dict()
     del extra["samples_ms"]  # they are the stats themselves
+    extra["repeats"] = [{k: v for k, v in r.to_dict().items() if k != "device"} for r in records]
     origin = _Origin(
         name=name,
         fullname=nodeid,
-        group=f"{record.model} on {record.device.get('serial', '?')}",
+        group=f"{first.model} on {first.device.get('serial', '?')}",
         param=name.partition("[")[2].rstrip("]"),
-        params={"device": record.device.get("serial"), "lib": record.lib, "model": record.model,
-                "backend": record.backend, "precision": record.precision, "threads": record.threads},
+        params={"device": first.device.get("serial"), "lib": first.lib, "model": first.model,
+                "backend": first.backend, "precision": first.precision, "threads": first.threads},
         extra_info=extra,
     )
-    options = {"timer": "on-device", "warmup": record.warmup, "min_rounds": record.iterations,
+    options = {"timer": "on-device", "warmup": first.warmup, "min_rounds": first.iterations,
                "min_time": 0, "max_time": 0, "disable_gc": False}
-    if record.samples_ms is not None:
-        rounds, iterations = list(record.samples_ms), 1
+    if first.samples_ms is not None:
+        rounds, iterations = [s for r in records for s in r.samples_ms or ()], 1
     else:
         # A tool that printed only a mean timed `count` runs together: in pytest-benchmark's own
-        # terms, one round of `count` iterations. Its min/max/std stay in extra_info.
-        rounds, iterations = [record.summary_ms["mean"] * record.count], record.count
+        # terms, one round of `count` iterations per repeat. Its min/max/std stay in extra_info.
+        iterations = first.count
+        rounds = [r.summary_ms["mean"] * iterations for r in records]
     metadata = Metadata(origin, iterations=iterations, options=options)  # type: ignore[no-untyped-call]
     for round_ms in rounds:
         metadata.update(round_ms / 1000)  # type: ignore[no-untyped-call]  # it works in seconds
     bs.benchmarks.append(metadata)
     return True
+
+
+def compared(config: pytest.Config) -> dict[str, dict[str, Any]]:
+    """The saved run that ``--benchmark-compare`` loaded, by fullname: {} when none was.
+
+    When several runs match, the newest wins (pytest-benchmark lists them oldest first).
+    """
+    bs = session(config)
+    mapping: dict[str, dict[str, Any]] = {}
+    for benches in (getattr(bs, "compared_mapping", None) or {}).values():
+        mapping.update(benches)
+    return mapping

@@ -276,7 +276,11 @@ def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, An
     _, other = model.instantiate(input_seed=model.seed + 1)
     with torch.no_grad():
         references, others = _outputs(module(*example)), _outputs(module(*other))
-    return _describe(engine, out, precision, [x.numpy() for x in example], references, others)
+    from pytest_mobiledl.modelstats import stats
+
+    # MACs travel with the artifact: the plausibility floor of every latency measured on it.
+    return {**_describe(engine, out, precision, [x.numpy() for x in example], references, others),
+            "macs": stats(model).macs}
 
 
 def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[str, Any]:
@@ -294,7 +298,9 @@ def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[s
         example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
         references = usermodels.reference(start, dict(zip([s.name for s in specs], example, strict=True)))
         others = usermodels.reference(start, dict(zip([s.name for s in specs], other, strict=True)))
-    return _describe(engine, out, precision, example, references, others)
+        from pytest_mobiledl.modelstats import file_macs
+
+        return {**_describe(engine, out, precision, example, references, others), "macs": file_macs(start)}
 
 
 def _describe(engine: Any, out: Path, precision: str, example: list[Any], references: list[Any],

@@ -12,7 +12,8 @@ import json, pathlib
 
 def test_latency(mobiledl):
     record = mobiledl.run()
-    pathlib.Path("samples-" + mobiledl.case.id + ".json").write_text(json.dumps(record.samples_ms))
+    name = f"samples-{mobiledl.case.id}-r{mobiledl.repeat}.json"
+    pathlib.Path(name).write_text(json.dumps(record.samples_ms))
 '''
 
 
@@ -33,5 +34,7 @@ def bench_dir(pytester: pytest.Pytester, model_cache: Path, monkeypatch: pytest.
     monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
     monkeypatch.setenv("PYTEST_ADDOPTS", "-p mobiledl -p benchmark -p xdist -p xdist.looponfail")
     pytester.makepyfile(test_bench=BENCH_FILE)
-    pytester.makeini(f"[pytest]\nmobiledl_model_cache = {model_cache}\nmobiledl_models = tiny_cnn\n")
+    # One repeat per case unless a test asks for more: most tests are about one run's flow.
+    pytester.makeini(f"[pytest]\nmobiledl_model_cache = {model_cache}\nmobiledl_models = tiny_cnn\n"
+                     "mobiledl_repeats = 1\n")
     return pytester

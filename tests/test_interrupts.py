@@ -14,7 +14,8 @@ import pytest
 #: An odd delay marks this process's runners among the machine's (xdist runs tests side by side).
 MARK = f"{500 + os.getpid() % 1000 / 1000:g}"
 #: A runner that would time 60 runs of 500 ms: long enough to be caught mid-run.
-SLOW = ["-p", "no:cacheprovider", "--libs=tflite", "--warmup=0", "--iterations=60", f"--mobiledl-delay-ms={MARK}"]
+SLOW = ["-p", "no:cacheprovider", "--libs=tflite", "--warmup=0", "--iterations=60", f"--mobiledl-delay-ms={MARK}",
+        "--mobiledl-fork=no"]  # the exec path: a forked run is the fork server's (see test_zygote.py)
 
 
 def runners() -> dict[int, int]:

@@ -27,6 +27,34 @@ def test_items_have_readable_ids_device_first(bench_dir: pytest.Pytester) -> Non
     ])
 
 
+def test_repeats_are_items_run_round_robin(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess("--collect-only", "-q", "--libs=onnxruntime,tflite,mace", "--repeats=2")
+    result.stdout.fnmatch_lines([
+        "test_bench.py::test_latency[[]host-onnxruntime-tiny_cnn-cpu-fp32-t1-r1]",
+        "test_bench.py::test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t1-r1]",
+        "test_bench.py::test_latency[[]host-mace-tiny_cnn-cpu-fp32-t1]",  # a skip is said once
+        "test_bench.py::test_latency[[]host-onnxruntime-tiny_cnn-cpu-fp32-t1-r2]",
+        "test_bench.py::test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t1-r2]",
+        "5 tests collected*",
+    ])
+
+
+def test_an_items_repeats_are_stored_as_one_result_that_reads_back(bench_dir: pytest.Pytester) -> None:
+    from pytest_mobiledl import saved
+
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime", "--repeats=3", "--benchmark-autosave")
+    result.assert_outcomes(passed=3)
+    [run] = saved_runs(bench_dir.path)
+    [bench] = run["benchmarks"]
+    assert bench["fullname"] == "test_bench.py::test_latency[host-onnxruntime-tiny_cnn-cpu-fp32-t1]"
+    assert bench["stats"]["rounds"] == 3 * 20
+    records = saved.records(bench)
+    assert [r.repeat for r in records] == [1, 2, 3]
+    assert [list(r.samples_ms or ()) for r in records] == [
+        json.loads((bench_dir.path / f"samples-host-onnxruntime-tiny_cnn-cpu-fp32-t1-r{k}.json").read_text())
+        for k in (1, 2, 3)]
+
+
 def test_k_selects_items_as_usual(bench_dir: pytest.Pytester) -> None:
     result = bench_dir.runpytest_subprocess("--collect-only", "-q", "--libs=onnxruntime,tflite", "--threads=1,2,4",
                                             "-k", "tflite and t4")
@@ -50,7 +78,7 @@ def test_saved_run_holds_the_runners_own_latencies(bench_dir: pytest.Pytester) -
     assert run["machine_info"]["mobiledl_devices"]["host"]["kind"] == "host"
     for bench in run["benchmarks"]:
         case_id = bench["param"]
-        samples = json.loads((bench_dir.path / f"samples-{case_id}.json").read_text())
+        samples = json.loads((bench_dir.path / f"samples-{case_id}-r1.json").read_text())
         assert [round(s * 1000, 9) for s in bench["stats"]["data"]] == [round(s, 9) for s in samples]
         assert bench["stats"]["rounds"] == 20
         extra = bench["extra_info"]
@@ -58,15 +86,28 @@ def test_saved_run_holds_the_runners_own_latencies(bench_dir: pytest.Pytester) -
         assert extra["device"]["serial"] == "host" and extra["load_ms"] > 0 and extra["peak_rss_mb"] > 0
 
 
-def test_tables_compare_libraries(bench_dir: pytest.Pytester) -> None:
-    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--threads=1,2")
+def test_tables_name_a_winner_with_its_ci_where_the_data_tell(bench_dir: pytest.Pytester) -> None:
+    # 2 ms more per run of onnxruntime: tflite (~0.06 ms) wins beyond doubt.
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--threads=1,2", "--repeats=3",
+                                            "--mobiledl-delay-ms=onnxruntime=2")
     result.stdout.fnmatch_lines([
         "*mobiledl fragmentation*",
-        "| model *| device *| backend *| precision *| fastest *|*median ms | runner-up *|*runner-up ms |*libs "
-        "| parity *|",
-        "| tiny_cnn *| host *| cpu *| fp32 *| * (t[12]) *|*(t[12])*|*2 | ok *|",
+        "| model *| device *| backend *| precision *| fastest *| median ms [[]95% CI] *| ± *| next *"
+        "| next ms [[]95% CI] *|*libs | parity *|",
+        "| tiny_cnn *| host *| cpu *| fp32 *| tflite (t[12]) *| 0.* [[]0.*, 0.*] *| *% *| onnxruntime (t[12]) *"
+        "| 2.* [[]2.*, 2.*] *|*2 | ok *|",
+        "typical latency over 3 repeats*",
         "*mobiledl gap*",
-        "| tiny_cnn *| host *|*",
+        "| tiny_cnn *| host *| tflite *| onnxruntime *| * [[]*, *] *|",
+    ])
+
+
+def test_what_the_data_cannot_tell_is_a_tie(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--repeats=1",
+                                            "--mobiledl-delay-ms=onnxruntime=2")
+    result.stdout.fnmatch_lines([
+        "| tiny_cnn *| host *| cpu *| fp32 *| tie: tflite (t1) ≈ onnxruntime (t1) *| * [[]n/a] *| n/a *| — *",
+        "*below 2 repeats no CI can be told: run with --repeats=5",
     ])
 
 
@@ -88,6 +129,38 @@ def test_compare_fail_passes_when_equal_and_fails_when_slowed(bench_dir: pytest.
     assert slowed.ret != 0
     output = pytest.LineMatcher(slowed.outlines + slowed.errlines)
     output.fnmatch_lines(["*Performance has regressed*", "*test_latency[[]host-onnxruntime-tiny_cnn*'median'*"])
+
+
+def test_mobiledl_compare_fail_passes_an_identical_run_and_fails_a_slowed_one(bench_dir: pytest.Pytester) -> None:
+    # A fixed delay per run makes the medians steady on a noisy machine; then it is raised 3×.
+    args = [*RUN, "--libs=onnxruntime,tflite", "--repeats=3"]
+    bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=2", "--benchmark-autosave").assert_outcomes(passed=6)
+    same = bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=2", "--benchmark-compare",
+                                          "--mobiledl-compare-fail=10%")
+    assert same.ret == 0, same.stdout.str()
+    same.stdout.fnmatch_lines([
+        "*mobiledl changes: against the saved run*",
+        "| item *| baseline *| current *| change % [[]95% CI] *| verdict *| artifact *|",
+        "| test_latency[[]host-onnxruntime-tiny_cnn-cpu-fp32-t1] *| 1.* 2.* [[]*] *| 1.* 2.* [[]*] *| * [[]*] *| * "
+        "| same *|",
+    ])
+    same.stdout.no_fnmatch_line("*machine_info is different*")
+    slowed = bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=2,tflite=6", "--benchmark-compare",
+                                            "--mobiledl-compare-fail=10%")
+    assert slowed.ret == pytest.ExitCode.TESTS_FAILED
+    slowed.stdout.fnmatch_lines([
+        "| test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t1] *| +* [[]+*, +*] *| slower *| same *|",
+        "mobiledl: test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t1] is * % slower [[]95% CI +*, +*] than the saved "
+        "run (--mobiledl-compare-fail=10%)",
+    ])
+    slowed.stdout.no_fnmatch_line("mobiledl: test_latency[[]host-onnxruntime*")
+
+
+def test_mobiledl_compare_fail_needs_a_saved_run(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess("--libs=onnxruntime", "--mobiledl-compare-fail=10%")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*--mobiledl-compare-fail needs a saved run to compare with: "
+                                 "add --benchmark-compare*"])
 
 
 def test_pytest_benchmark_compare_cli_reads_saved_runs(bench_dir: pytest.Pytester) -> None:
@@ -123,6 +196,13 @@ def test_runner_failure_is_one_line_naming_device_and_library(bench_dir: pytest.
                                                          "127.0.0.1:9 (start one with `adb start-server`)"),
     (["--adb-server=localhost"], "*--adb-server=localhost: 'localhost' is not host:port (e.g. 127.0.0.1:5037)"),
     (["--devices=all,host"], "*--devices=all,host: give all, host, or a comma list of adb serials*"),
+    (["--repeats=0"], "*--repeats=0: 0 must be ≥ 1*"),
+    (["--mobiledl-compare-fail=ten", "--benchmark-compare"], "*--mobiledl-compare-fail=ten: give a slowdown in "
+                                                             "percent, e.g. 10%*"),
+    (["--mobiledl-compare-fail=-5%", "--benchmark-compare"], "*-5% must be a finite percentage ≥ 0, e.g. 10%*"),
+    (["--mobiledl-delay-ms=caffe=10%"], "*--mobiledl-delay-ms=caffe=10%: caffe is not a library; choose from*"),
+    (["--mobiledl-delay-ms=mnn=inf"], "*--mobiledl-delay-ms=mnn=inf: inf is not a finite number*"),
+    (["--mobiledl-fork=maybe"], "*--mobiledl-fork=maybe: expected yes or no*"),
 ])
 def test_bad_options_are_one_clear_usage_error(bench_dir: pytest.Pytester, args: list[str], message: str) -> None:
     result = bench_dir.runpytest_subprocess("--collect-only", *args)
@@ -140,7 +220,7 @@ def test_ini_options_are_validated_too(bench_dir: pytest.Pytester, model_cache: 
 
 def test_ini_options_set_the_matrix(bench_dir: pytest.Pytester, model_cache: Path) -> None:
     bench_dir.makeini(f"[pytest]\nmobiledl_model_cache = {model_cache}\nmobiledl_models = tiny_cnn\n"
-                      "mobiledl_libs = tflite\nmobiledl_threads = 3\n")
+                      "mobiledl_libs = tflite\nmobiledl_threads = 3\nmobiledl_repeats = 1\n")
     result = bench_dir.runpytest_subprocess("--collect-only", "-q")
     result.stdout.fnmatch_lines(["*host-tflite-tiny_cnn-cpu-fp32-t3*", "1 test collected*"])
 

@@ -1,10 +1,13 @@
-"""Fragmentation and gap tables on records of known latencies."""
+"""Fragmentation, gap and changes tables on records of known latencies, checked by hand."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from pytest_mobiledl import report
 from pytest_mobiledl.record import RunRecord, from_dict
@@ -12,43 +15,67 @@ from pytest_mobiledl.record import RunRecord, from_dict
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "record_v1.json").read_text())
 
 
-def rec(lib: str, median: float, model: str = "m1", device: str = "host", threads: int = 1, **kw: Any) -> RunRecord:
-    return from_dict(GOLDEN | {"lib": lib, "model": model, "threads": threads, "samples_ms": [median] * 5,
-                               "device": {"serial": device}} | kw)
+def rec(lib: str, medians: list[float], model: str = "m1", device: str = "host", threads: int = 1,
+        **kw: Any) -> list[RunRecord]:
+    """One record per repeat, each of whose samples all equal that repeat's median."""
+    return [from_dict(GOLDEN | {"lib": lib, "model": model, "threads": threads, "samples_ms": [m] * 5,
+                                "device": {"serial": device}} | kw).with_(repeat=k)
+            for k, m in enumerate(medians, 1)]
 
 
 RECORDS = [
-    rec("onnxruntime", 10.0), rec("onnxruntime", 6.0, threads=2), rec("tflite", 8.0), rec("ncnn", 20.0),
-    rec("onnxruntime", 5.0, model="m2"), rec("tflite", 4.0, model="m2"),
-    rec("tflite", 3.0, device="phone1"),
+    *rec("onnxruntime", [9.8, 10.0, 10.2]), *rec("onnxruntime", [4.0, 5.0, 6.25], threads=2),
+    *rec("tflite", [7.9, 8.0, 8.1]), *rec("ncnn", [19.0, 20.0, 21.0]),
+    *rec("onnxruntime", [5.0, 5.1, 4.9], model="m2"), *rec("tflite", [3.9, 4.0, 4.1], model="m2"),
+    *rec("tflite", [3.0, 3.1, 2.9], device="phone1"),
 ]
 
 
-def test_fragmentation_names_each_places_winner_at_its_best_threads() -> None:
-    table = report.fragmentation(report.frame(RECORDS)).to_dict("records")
-    by_place = {(r["model"], r["device"]): r for r in table}
-    assert by_place["m1", "host"]["fastest"] == "onnxruntime (t2)" and by_place["m1", "host"]["median ms"] == "6.00"
-    assert by_place["m1", "host"]["runner-up"] == "tflite (t1)" and by_place["m1", "host"]["libs"] == 3
-    assert by_place["m2", "host"]["fastest"] == "tflite (t1)"
-    assert by_place["m1", "phone1"]["runner-up"] == "—"
+def by_place(df: Any) -> dict[tuple[str, str], dict[str, Any]]:
+    return {(r["model"], r["device"]): r for r in df.to_dict("records")}
 
 
-def test_gap_is_slowest_over_fastest_best_median() -> None:
-    gaps = {(r["model"], r["device"]): r for r in report.gap(report.frame(RECORDS)).to_dict("records")}
-    assert gaps["m1", "host"]["gap ×"] == round(20.0 / 6.0, 2) and gaps["m1", "host"]["slowest"] == "ncnn"
-    assert gaps["m2", "host"]["gap ×"] == 1.25
+def test_the_typical_latency_and_its_ci_are_as_computed_by_hand() -> None:
+    # logs of 4, 5, 6.25 are evenly spaced by ln 1.25: geometric mean 5, t(2 df) = 4.3027.
+    half = 4.302653 * math.log(1.25) / math.sqrt(3)
+    est = report.frame(RECORDS).set_index(["model", "device", "lib", "threads"]).loc[
+        ("m1", "host", "onnxruntime", 2), "estimate"]
+    assert est.value == pytest.approx(5.0)
+    assert (est.low, est.high) == pytest.approx((5 * math.exp(-half), 5 * math.exp(half)))
+    assert report._estimate(est) == "5 [2.87, 8.7]"
+
+
+def test_a_winner_is_named_only_where_the_data_tell_it_from_the_rest() -> None:
+    table = by_place(report.fragmentation(report.frame(RECORDS)))
+    # onnxruntime t2 (5 ms) is fastest but so spread that tflite (8 ms) cannot be told from it.
+    assert table["m1", "host"]["fastest"] == "tie: onnxruntime (t2) ≈ tflite (t1)"
+    assert table["m1", "host"]["next"] == "ncnn (t1)" and table["m1", "host"]["libs"] == 3
+    assert table["m2", "host"]["fastest"] == "tflite (t1)"
+    assert table["m2", "host"]["median ms [95% CI]"].startswith("4 [3.")
+    assert table["m2", "host"]["next"] == "onnxruntime (t1)"
+    assert table["m1", "phone1"]["next"] == "—"
+
+
+def test_gap_is_slowest_over_fastest_with_its_ci() -> None:
+    gaps = by_place(report.gap(report.frame(RECORDS)))
+    assert gaps["m1", "host"]["slowest"] == "ncnn"
+    assert gaps["m1", "host"]["gap × [95% CI]"].startswith(f"{20 / 5:.2f} [")
+    assert gaps["m2", "host"]["gap × [95% CI]"].startswith("1.25 [1.")
     assert ("m1", "phone1") not in gaps  # one library there: no gap to speak of
 
 
 def test_summary_only_numbers_are_marked_as_means() -> None:
-    mean_only = from_dict(GOLDEN | {"lib": "mnn", "samples_ms": None, "flags": ["mean_only"],
-                                    "summary_ms": {"mean": 2.0}, "device": {"serial": "host"}, "model": "m1"})
-    table = report.fragmentation(report.frame([*RECORDS, mean_only]))
-    assert table.iloc[0]["median ms"] == "2.00 (mean)"
+    mean_only = [from_dict(GOLDEN | {"lib": "mnn", "samples_ms": None, "flags": ["mean_only"],
+                                     "summary_ms": {"mean": m}, "device": {"serial": "host"}, "model": "m1"}
+                           ).with_(repeat=k)
+                 for k, m in enumerate([1.0, 1.01, 0.99], 1)]
+    table = by_place(report.fragmentation(report.frame([*RECORDS, *mean_only])))
+    assert table["m1", "host"]["fastest"] == "mnn (t1)"
+    assert table["m1", "host"]["median ms [95% CI]"].endswith("(mean)")
 
 
 def test_render_with_one_library_explains_instead_of_tabling() -> None:
-    [(_, text)] = report.render([rec("tflite", 1.0), rec("tflite", 2.0, model="m2")])
+    [(_, text)] = report.render([*rec("tflite", [1.0]), *rec("tflite", [2.0], model="m2")])
     assert "only one library measured (tflite)" in text
     assert report.render([]) == []
 
@@ -56,10 +83,26 @@ def test_render_with_one_library_explains_instead_of_tabling() -> None:
 def test_parity_failures_are_not_ranked_and_are_named() -> None:
     bad = {"passed": False, "precision": "fp32", "tolerance": 1e-4, "max_abs_err": 0.5, "max_rel_err": 0.031,
            "cosine": 0.9}
-    records = [*RECORDS, rec("mnn", 0.5, parity=bad)]
-    table = {(r["model"], r["device"]): r for r in report.fragmentation(report.frame(records)).to_dict("records")}
-    assert table["m1", "host"]["fastest"] == "onnxruntime (t2)"  # mnn's 0.5 ms is of another model
+    records = [*RECORDS, *rec("mnn", [0.5, 0.5, 0.5], parity=bad)]
+    table = by_place(report.fragmentation(report.frame(records)))
+    assert not table["m1", "host"]["fastest"].startswith("mnn")  # mnn's 0.5 ms is of another model
     assert table["m1", "host"]["parity"] == "failed: mnn (3.1e-02)"
     assert table["m2", "host"]["parity"] == "ok"
-    gaps = {(r["model"], r["device"]): r for r in report.gap(report.frame(records)).to_dict("records")}
-    assert gaps["m1", "host"]["fastest"] == "onnxruntime"
+    assert by_place(report.gap(report.frame(records)))["m1", "host"]["fastest"] == "onnxruntime"
+
+
+def test_changes_name_both_versions_the_change_with_its_ci_and_the_verdict() -> None:
+    base = {"b.py::t[a]": rec("tflite", [10.0, 10.2, 9.8]), "b.py::t[b]": rec("ncnn", [5.0, 5.1, 4.9]),
+            "b.py::t[c]": rec("mnn", [3.0])}
+    now = {"b.py::t[a]": rec("tflite", [12.0, 12.2, 11.8], lib_version="2.0"),
+           "b.py::t[b]": rec("ncnn", [5.0, 4.9, 5.1]), "b.py::t[c]": rec("mnn", [3.0, 3.1]),
+           "b.py::t[new]": rec("mnn", [1.0, 1.0])}
+    table, found = report.changes(now, base)
+    rows = {r["item"]: r for r in table.to_dict("records")}
+    assert set(rows) == {"t[a]", "t[b]", "t[c]"}  # an item without a baseline has nothing to compare
+    assert rows["t[a]"]["baseline"].startswith("1.32.0 10 [") and rows["t[a]"]["current"].startswith("2.0 12 [")
+    assert rows["t[a]"]["change % [95% CI]"].startswith("+20.0 [+") and rows["t[a]"]["verdict"] == "slower"
+    assert rows["t[b]"]["verdict"] == "no change"
+    assert rows["t[c]"]["verdict"] == "cannot tell" and rows["t[c]"]["change % [95% CI]"].endswith("[n/a]")
+    assert rows["t[a]"]["artifact"] == "same"
+    assert found["b.py::t[a]"].ratio == pytest.approx(1.2, rel=1e-3)

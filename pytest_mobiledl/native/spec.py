@@ -46,6 +46,7 @@ CAUSES: Mapping[str, str] = {
     "missing_runner": "the binary is absent or not executable on the device",
     "missing_library": "a shared library the binary needs is not on the device",
     "bad_flags": "the binary rejected a flag (a build older or newer than the spec expects)",
+    "settings_mismatch": "the tool echoed threads, runs, warm-up or a backend other than the ones asked",
     "missing_model": "the model file could not be opened",
     "bad_input": "the model's inputs do not match the shapes or files given",
     "unsupported_op": "the library cannot run an operator of the model",

@@ -39,7 +39,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
     outputs, first_ms = _timed(lambda: session.run(feeds))
     _check_finite(outputs)
 
-    delay_s = args.delay_ms / 1000
+    delay = _delay(args.delay_ms)
     for _ in range(args.warmup):
         session.run(feeds)
     samples: list[float] = []
@@ -47,8 +47,8 @@ def measure(args: argparse.Namespace) -> RunRecord:
     while len(samples) < args.iterations or time.perf_counter() - started < args.min_time:
         t0 = time.perf_counter_ns()
         outputs = session.run(feeds)
-        if delay_s:
-            time.sleep(delay_s)
+        if delay:
+            _add_delay(time.perf_counter_ns() - t0, delay)
         samples.append((time.perf_counter_ns() - t0) / 1e6)
     _check_finite(outputs)
 
@@ -67,12 +67,46 @@ def measure(args: argparse.Namespace) -> RunRecord:
         load_ms=load_ms,
         init_ms=init_ms,
         first_inference_ms=first_ms,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+        peak_rss_mb=peak_rss_mb(),
         load_avg_1m=load_avg,
         output_sha256=digest(outputs),
         engine_options=engine.engine_options(args.backend, args.precision),
-        flags=engine.FLAGS + (("injected_delay",) if delay_s else ()),
+        flags=engine.FLAGS + (("injected_delay",) if delay else ()),
     )
+
+
+def _delay(spec: str) -> tuple[float, bool] | None:
+    """``"2"`` (ms) or ``"10%"`` (of each run's own time); None for no delay."""
+    relative = spec.endswith("%")
+    amount = float(spec.removesuffix("%"))
+    return ((amount / 100 if relative else amount), relative) if amount else None
+
+
+def _add_delay(run_ns: int, delay: tuple[float, bool]) -> None:
+    amount, relative = delay
+    if not relative:
+        time.sleep(amount / 1000)
+        return
+    # A slowdown of P % spins, like inference: a sleep would overshoot by the scheduler's slack.
+    end = time.perf_counter_ns() + int(run_ns * amount)
+    while time.perf_counter_ns() < end:
+        pass
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries it across exec, and subprocess starts a runner by vfork +
+    exec, so a runner reported its parent's peak (pytest's) whenever that was the larger. A forked
+    child's VmHWM starts at its own resident size, not at its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux (bytes on macOS)
 
 
 def _timed(action: Callable[[], T]) -> tuple[T, float]:

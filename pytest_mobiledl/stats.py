@@ -1,0 +1,161 @@
+"""Verdicts from repeats: an item's typical latency with its 95 % CI, comparisons, ties, the gate.
+
+Pure functions over per-repeat values (no pytest here). The unit of replication is the *repeat*:
+one fresh runner process, or one invocation of a library's own tool. Samples inside one process
+share its caches, clocks and neighbours, so they say little about the next process; the
+variance that decides verdicts on a shared machine or a warm phone is between processes.
+
+Method (docs/statistics.md has the reasoning and references):
+
+- each repeat is reduced to its median (a summary-only tool's mean stands in);
+- on the log scale, those per-repeat values are independent draws around the item's typical
+  latency (process effects are multiplicative: a busy core slows every run of a process by a
+  factor). The item's value is their geometric mean; its CI is Student's t on the logs;
+- two items (or an item and its baseline) are compared with Welch's t-test on the logs: the
+  change is the ratio of geometric means, with its CI and p-value;
+- a family of comparisons (all items of a session compare) is controlled with
+  Benjamini–Hochberg; the libraries of one fragmentation row with Holm.
+
+Fewer than two repeats on either side cannot estimate the between-process variance: the CI is
+then ``None`` and a comparison says it cannot tell, rather than guess from one process.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+LEVEL = 0.95
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """An item's typical latency (ms) and its CI; ``low``/``high`` are None below two repeats."""
+
+    value: float
+    low: float | None
+    high: float | None
+    repeats: int
+
+    @property
+    def half_width_pct(self) -> float | None:
+        """Half the CI's width in % of the value: the smallest change this run could detect."""
+        if self.low is None or self.high is None:
+            return None
+        return (self.high - self.low) / 2 / self.value * 100
+
+
+@dataclass(frozen=True)
+class Change:
+    """``new`` against ``base`` as a ratio of typical latencies (1.10 = 10 % slower)."""
+
+    ratio: float
+    low: float | None
+    high: float | None
+    pvalue: float | None
+
+    @property
+    def pct(self) -> float:
+        return (self.ratio - 1) * 100
+
+    @property
+    def told(self) -> bool:
+        """Whether the data can say anything: both sides had two repeats or more."""
+        return self.pvalue is not None
+
+
+def estimate(values: Sequence[float], level: float = LEVEL) -> Estimate:
+    """The geometric mean of per-repeat values with Student's t CI on their logs."""
+    logs = _logs(values)
+    centre = float(np.mean(logs))
+    if len(logs) < 2:
+        return Estimate(math.exp(centre), None, None, len(logs))
+    from scipy import stats
+
+    sem = float(np.std(logs, ddof=1)) / math.sqrt(len(logs))
+    if sem == 0:
+        low = high = centre
+    else:
+        low, high = stats.t.interval(level, len(logs) - 1, loc=centre, scale=sem)
+    return Estimate(math.exp(centre), math.exp(low), math.exp(high), len(logs))
+
+
+def compare(base: Sequence[float], new: Sequence[float], level: float = LEVEL) -> Change:
+    """Welch's t-test on log values: the ratio new ÷ base, its CI and the two-sided p-value."""
+    a, b = _logs(base), _logs(new)
+    ratio = math.exp(float(np.mean(b) - np.mean(a)))
+    if len(a) < 2 or len(b) < 2:
+        return Change(ratio, None, None, None)
+    if np.ptp(a) == 0 and np.ptp(b) == 0:  # no spread at all: only identical values are equal
+        same = ratio == 1
+        return Change(ratio, ratio, ratio, 1.0 if same else 0.0)
+    from scipy import stats
+
+    result = stats.ttest_ind(b, a, equal_var=False)
+    ci = result.confidence_interval(level)
+    return Change(ratio, math.exp(ci.low), math.exp(ci.high), float(result.pvalue))
+
+
+def adjust(pvalues: Sequence[float], method: str = "bh") -> list[float]:
+    """Family-wise adjusted p-values: Benjamini–Hochberg (``bh``) or Holm (``holm``)."""
+    if not pvalues:
+        return []
+    p = np.asarray(pvalues, dtype=float)
+    if method == "bh":
+        from scipy import stats
+
+        return [float(v) for v in stats.false_discovery_control(p, method="bh")]
+    order = np.argsort(p)
+    adjusted = np.empty_like(p)
+    running = 0.0
+    for rank, index in enumerate(order):
+        running = max(running, min(1.0, (len(p) - rank) * p[index]))
+        adjusted[index] = running
+    return [float(v) for v in adjusted]
+
+
+def verdicts(changes: Mapping[str, Change], alpha: float = ALPHA) -> dict[str, str]:
+    """``slower``, ``faster``, ``no change`` or ``cannot tell`` per key, BH-controlled over the family."""
+    told = [key for key, change in changes.items() if change.told]
+    q = dict(zip(told, adjust([changes[k].pvalue or 0.0 for k in told]), strict=True))
+    out = {}
+    for key, change in changes.items():
+        if not change.told:
+            out[key] = "cannot tell"
+        elif q[key] < alpha:
+            out[key] = "slower" if change.ratio > 1 else "faster"
+        else:
+            out[key] = "no change"
+    return out
+
+
+def gate(changes: Mapping[str, Change], threshold_pct: float, alpha: float = ALPHA) -> list[str]:
+    """Keys whose slowdown is established (BH-controlled) and at least ``threshold_pct``."""
+    decided = verdicts(changes, alpha)
+    return [key for key, change in changes.items()
+            if decided[key] == "slower" and change.pct >= threshold_pct]
+
+
+def fastest(candidates: Mapping[str, Sequence[float]], alpha: float = ALPHA) -> list[str]:
+    """The fastest candidate and every one the data cannot tell from it (Holm within the row).
+
+    One name is a winner; several are a tie, fastest first by their typical value.
+    """
+    ranked = sorted(candidates, key=lambda name: estimate(candidates[name]).value)
+    best, rest = ranked[0], ranked[1:]
+    changes = [compare(candidates[best], candidates[name]) for name in rest]
+    told = [i for i, change in enumerate(changes) if change.told]
+    q = dict(zip(told, adjust([changes[i].pvalue or 0.0 for i in told], "holm"), strict=True))
+    return [best] + [name for i, name in enumerate(rest) if i not in q or q[i] >= alpha]
+
+
+def _logs(values: Sequence[float]) -> np.ndarray:
+    arr = np.asarray(values, dtype=float)
+    if arr.size == 0 or not np.all(np.isfinite(arr)) or np.any(arr <= 0):
+        raise ValueError(f"per-repeat values must be finite and > 0, got {list(values)}")
+    logs: np.ndarray = np.log(arr)
+    return logs
