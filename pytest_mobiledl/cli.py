@@ -53,7 +53,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ValueError as exc:
         print(f"mobiledl: {exc}", file=sys.stderr)
         return 2
-    cache = args.model_cache or Path(_default_cache())
+    cache = (args.model_cache or Path(_default_cache())).expanduser()
+    problem = writable_folder(cache)
+    if problem:
+        print(f"mobiledl: --model-cache={cache}: {problem}", file=sys.stderr)
+        return 2
     jobs = [(m, lib, p) for m in [*models, *files] for lib in libs for p in precisions
             if p in engines.get(lib).PRECISIONS and not (m in files and _routes.reason(lib, _format(files[m])))]
     if args.action == "build":
@@ -151,6 +155,9 @@ def _count(n: int) -> str:
 def _cell(path: Path) -> str:
     if not zoo.complete(path):
         return "—"
+    damage = zoo.damage(path)
+    if damage:
+        return "damaged: rebuilt on next use"
     meta = json.loads(zoo.meta_path(path).read_text())
     took = f" {meta['build']['seconds']:.0f} s" if "build" in meta else ""
     return f"{path.stat().st_size / 2**20:.1f} MB{took} {'ok' if meta['parity']['passed'] else 'PARITY FAILED'}"
@@ -178,6 +185,12 @@ def _pick(value: str, known: list[str], what: str) -> list[str]:
         bad = ", ".join(unknown) or "nothing"
         raise ValueError(f"--{what}: {bad} is not valid; choose from all, {', '.join(known)}")
     return picked
+
+
+def writable_folder(path: Path) -> str | None:
+    from pytest_mobiledl.options import writable_folder
+
+    return writable_folder(path)
 
 
 def _default_cache() -> str:

@@ -7,6 +7,7 @@ that names the option, the value and what would be valid.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ class Selection:
     runner_timeout: float
     model_cache: Path
     rebuild: bool
+    #: --mobiledl-resume: continue the last unfinished session's journal.
+    resume: bool
     #: Test only: an injected slowdown per library (``""`` for all): ``(amount, relative)``, where
     #: relative means a fraction of each run's own time (``10%``), else milliseconds.
     delay: Mapping[str, tuple[float, bool]]
@@ -93,6 +96,8 @@ def _number(kind: type, low: float, strict: bool = False) -> Callable[[str], Any
             number = kind(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not math.isfinite(number):  # inf waits out every timeout; nan compares false with anything
+            raise ValueError(f"{value} is not a finite number")
         if number < low or (strict and number == low):
             raise ValueError(f"{value} must be {'>' if strict else '≥'} {low:g}")
         return number
@@ -224,6 +229,9 @@ OPTIONS = (
            "from ANDROID_ADB_SERVER_PORT or 127.0.0.1:5037)", _servers),
     Option("runner_dir", "~/mobiledl-runners", "where the libraries' own Android benchmark tools are "
            "(<dir>/<lib>/…, see native_runners/)", lambda v: Path(v).expanduser()),
+    Option("resume", "false", "continue the last unfinished session with the same selection: run only the "
+           "items that did not pass (see the journal in .benchmarks/mobiledl-journal/)",
+           lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-resume", switch=True),
     Option("rebuild", "false", "convert models again even when cached", lambda v: v.lower() in ("1", "true", "yes"),
            flag="--mobiledl-rebuild", switch=True),
     Option("cores", "big", "cores that run the model: big, little, all, or a cpu list such as 4-7 (a device "
@@ -276,8 +284,32 @@ def resolve(config: pytest.Config) -> Selection:
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-mobiledl: {source}={raw}: {exc}") from None
     values["model_cache"] = Path(values["model_cache"] or default_cache()).expanduser()
+    for name, check in (("model_cache", writable_folder), ("runner_dir", _folder_or_nothing)):
+        problem = check(values[name])
+        if problem:
+            option = next(o for o in OPTIONS if o.name == name)
+            raise pytest.UsageError(f"pytest-mobiledl: {option.cli}={values[name]}: {problem}")
     values["models"], values["user_models"] = _user_models(values["models"], values["input_shape"])
     return Selection(**values)
+
+
+def writable_folder(path: Path) -> str | None:
+    """Why converted models cannot be cached there, or None. Tried, not judged from mode bits:
+    root passes any permission check, and a read-only mount fails only on write."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return f"{existing} is a file, not a folder; give a folder for converted models"
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        return f"{existing} is not writable ({exc.strerror}); give a folder you can write, e.g. under /tmp"
+    return None
+
+
+def _folder_or_nothing(path: Path) -> str | None:
+    if path.exists() and not path.is_dir():
+        return "is a file; give the folder that holds one folder per library (<dir>/<lib>/…)"
+    return None
 
 
 def _user_models(models: tuple[str, ...], pins: tuple[tuple[str, tuple[int, ...]], ...]

@@ -11,7 +11,7 @@ from functools import cache
 
 import pytest
 
-from pytest_mobiledl import matrix, options, runners, usermodels
+from pytest_mobiledl import interrupts, journal, matrix, options, runners, usermodels
 from pytest_mobiledl.bench import Bench
 from pytest_mobiledl.devices import Device, adb
 from pytest_mobiledl.devices.host import HostDevice
@@ -45,8 +45,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("pytest-mobiledl: --mobiledl-compare-fail needs a saved run to compare with: "
                                 "add --benchmark-compare (the last saved run) or --benchmark-compare=NNNN")
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
+        interrupts.stop_on_sigterm()
         infos = {serial: device.info() for serial, device in devices.items()}
-        config.pluginmanager.register(Results(config, infos, selection.compare_fail), "mobiledl-results")
+        results = Results(config, infos, selection.compare_fail)
+        config.pluginmanager.register(results, "mobiledl-results")
+        config.pluginmanager.register(journal.Writer(config, results, devices, selection.resume), "mobiledl-journal")
+    elif journal.WORKER_KEY in config.workerinput:  # what the controller resumes, the same on every worker
+        config.pluginmanager.register(journal.Resume(config.workerinput[journal.WORKER_KEY]), "mobiledl-resume")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -97,6 +102,10 @@ def pytest_report_header(config: pytest.Config) -> str:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     for device in session.config.stash[STATE].devices.values():
         device.cleanup()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    interrupts.restore()
 
 
 @pytest.hookimpl(optionalhook=True, tryfirst=True)

@@ -68,6 +68,9 @@ def parse_record(done: Completed, case: Case) -> RunRecord:
     """Exactly one valid record for exactly this case, or a RunnerError saying what came instead."""
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
+        if done.returncode in (-9, 128 + 9):  # killed from outside: its last words are not the cause
+            raise RunnerError("runner was killed (SIGKILL) mid-run: out of memory, or killed by hand",
+                              done.stderr[-2000:])
         raise RunnerError(lines[-1] if lines else f"runner exited with status {done.returncode}", done.stderr[-2000:])
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if len(lines) != 1:

@@ -71,7 +71,7 @@ class UserModel:
 
 
 def is_file_ref(value: str) -> bool:
-    return value.endswith(SUFFIXES) or is_saved_model(Path(value).expanduser())
+    return suffix(Path(value)) in SUFFIXES or is_saved_model(Path(value).expanduser())
 
 
 def is_saved_model(path: Path) -> bool:
@@ -80,7 +80,7 @@ def is_saved_model(path: Path) -> bool:
 
 def format_of(path: Path) -> str:
     """The suffix routes are keyed by, or ``SavedModel`` for a SavedModel folder."""
-    return tfmodels.SAVED_MODEL if path.is_dir() else path.suffix
+    return tfmodels.SAVED_MODEL if path.is_dir() else suffix(path)
 
 
 def files(path: Path) -> list[Path]:
@@ -89,7 +89,7 @@ def files(path: Path) -> list[Path]:
     if path.is_dir():
         return sorted(p for p in path.rglob("*") if p.is_file())
     found = [path]
-    if path.suffix == ".py":
+    if suffix(path) == ".py":
         import ast
 
         try:
@@ -102,6 +102,11 @@ def files(path: Path) -> list[Path]:
                 checkpoint = path.parent / node.value.value
                 found += [checkpoint] if checkpoint.is_file() else []
     return found
+
+
+def suffix(path: Path) -> str:
+    """A model file's format, case-insensitively: ``NET.ONNX`` is an .onnx file."""
+    return path.suffix.lower()
 
 
 def model_id(path: Path) -> str:
@@ -179,7 +184,7 @@ def torch_model(source: UserModel) -> ModelSpec:
     from pytest_mobiledl.zoo import ModelSpec
 
     specs = inputs(source.path, dict(source.pins))
-    if source.path.suffix == ".pt2":
+    if suffix(source.path) == ".pt2":
         path = source.path
         return ModelSpec(source.id, "user", specs, lambda: _load_pt2(path).module(), keep_weights=True)
     spec, _ = _load_py(source.path)
@@ -203,7 +208,7 @@ def reference(path: Path, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """The file's own outputs, run by its own runtime: what every artifact is compared with."""
     from pytest_mobiledl import engines
 
-    lib = "onnxruntime" if path.suffix == ".onnx" else "tflite"
+    lib = "onnxruntime" if suffix(path) == ".onnx" else "tflite"
     session = engines.get(lib).open_session(str(path), 1, "cpu", "fp32")
     return list(session.run(feeds))
 

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -135,17 +136,69 @@ def load(name: str) -> ModelSpec:
 
 def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: bool = False,
              source: UserModel | None = None) -> Artifact:
-    """The model converted for ``lib`` at ``precision``: from the zoo, or from the user's file."""
+    """The model converted for ``lib`` at ``precision``: from the zoo, or from the user's file.
+
+    A cached artifact is used only if its sha256 is the one its metadata recorded: a damaged
+    one (bits flipped, truncated, metadata unreadable) is rebuilt once, with a warning."""
     path = artifact_path(model, lib, precision, cache_dir, source)
-    if complete(path) and not rebuild:
+    if complete(path) and not rebuild and damage(path) is None:
         return Artifact(model, lib, precision, path)
     from filelock import FileLock
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{path}.lock"):
-        if not complete(path) or rebuild:  # another process may have built it while we waited
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(f"{path}.lock")
+        lock.acquire()
+    except OSError as exc:
+        raise ConversionError(f"cannot write the model cache {cache_dir}: {exc.strerror or exc} "
+                              "(choose another with --model-cache)") from None
+    try:
+        # Another process may have built it while we waited.
+        problem = damage(path) if complete(path) else None
+        if problem:
+            warnings.warn(CacheWarning(f"cached {path.name} {problem}: rebuilding it"), stacklevel=2)
+        if rebuild or not complete(path) or problem:
             _convert(model, lib, precision, path, source)
+    finally:
+        lock.release()
     return Artifact(model, lib, precision, path)
+
+
+class CacheWarning(UserWarning):
+    """A cached artifact was damaged and has been rebuilt."""
+
+
+#: (path, size, mtime, inode) of artifacts already checked by this process: a cached file is
+#: hashed once per session, not once per item; a file written since has another mtime.
+_VERIFIED: set[tuple[str, int, int, int]] = set()
+
+
+def damage(path: Path) -> str | None:
+    """What is wrong with a cached artifact and its metadata, or None if they agree."""
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if key in _VERIFIED:
+            return None
+        meta = json.loads(meta_path(path).read_text())
+        recorded = meta.get("sha256") if isinstance(meta, dict) else None
+        if not isinstance(recorded, str) or not all(k in meta for k in ("parity", "inputs", "outputs")):
+            return f"has malformed metadata ({meta_path(path).name} lacks its checksum or fields)"
+        actual = file_sha256(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"has unreadable metadata ({type(exc).__name__}: {exc})"
+    if actual != recorded:
+        return f"does not match its metadata (sha256 {actual[:12]}…, recorded {recorded[:12]}…; truncated or corrupt)"
+    _VERIFIED.add(key)
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def artifact_path(model: str, lib: str, precision: str, cache_dir: Path, source: UserModel | None = None) -> Path:
@@ -189,6 +242,10 @@ def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel
         if done.returncode != 0 or not partial.exists() or not meta_path(partial).exists():
             cause = failure(done.stderr, done.returncode)
             raise ConversionError(f"{lib} cannot convert {model} ({precision}): {cause}")
+        # The artifact's checksum, so a later session trusts only the bytes that were checked.
+        meta = json.loads(meta_path(partial).read_text())
+        meta["sha256"] = file_sha256(partial)
+        meta_path(partial).write_text(json.dumps(meta))
         # Metadata first, artifact last and atomically: an artifact that exists is complete.
         os.replace(meta_path(partial), meta_path(path))
         os.replace(partial, path)
@@ -251,7 +308,7 @@ def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[s
     specs = usermodels.inputs(source.path, dict(source.pins))
     with tempfile.TemporaryDirectory(prefix="mobiledl-user-") as tmp:
         start = (usermodels.pinned_onnx(source.path, specs, Path(tmp) / "pinned.onnx")
-                 if source.path.suffix == ".onnx" else source.path)
+                 if usermodels.suffix(source.path) == ".onnx" else source.path)
         convert = routes.converter(lib, fmt)
         convert(ModelSpec(source.id, "user", specs, source=start), precision, out)
         example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
@@ -321,7 +378,9 @@ def _cache_key(model: str, engine: Any, precision: str, source: UserModel | None
                    "pytest_mobiledl.tensors", "pytest_mobiledl.tfmodels", "pytest_mobiledl.routes", engine.__name__):
         origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
         h.update(Path(origin).read_bytes())  # type: ignore[arg-type]
-    for function in (ModelSpec.instantiate, _variance_preserving, build, build_file, _build_tf, _describe, _outputs):
+    # _convert: what the metadata records (its sha256); caches of an older layout are not reused.
+    for function in (ModelSpec.instantiate, _variance_preserving, build, build_file, _build_tf, _describe, _outputs,
+                     _convert):
         h.update(inspect.getsource(function).encode())
     tf_source = source is not None and usermodels.format_of(source.path) in usermodels.TF_FORMATS
     for dist in (*engine.CONVERTERS, *(("tensorflow-cpu", "tf2onnx") if tf_source else ())):
