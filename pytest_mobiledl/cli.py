@@ -1,4 +1,4 @@
-"""``python -m pytest_mobiledl models [list|build]`` (also the ``mobiledl`` command).
+"""``python -m pytest_mobiledl models [list|build]`` and ``… report PATH...`` (also the ``mobiledl`` command).
 
 ``list``: every zoo model with its domain, inputs, parameters and MACs (computed from the model),
 and per library and precision whether its artifact is built, its size, how long conversion and
@@ -17,6 +17,7 @@ from pathlib import Path
 from pytest_mobiledl import engines, zoo
 from pytest_mobiledl.errors import ConversionError
 from pytest_mobiledl.record import PRECISIONS
+from pytest_mobiledl.report import cli as report_cli
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -30,11 +31,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     models.add_argument("--precisions", default="fp32", help="precisions, comma separated, or all")
     models.add_argument("--model-cache", type=Path, default=None, help="default: the user cache dir")
     models.add_argument("--rebuild", action="store_true", help="convert again even when cached")
+    report_cli.add_parser(sub)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "report":
+        return report_cli.run(args)
     try:
         models = _pick(args.models, zoo.names(), "models")
         libs = [lib for lib in _pick(args.libs, list(engines.LIBS), "libs") if engines.installed(engines.get(lib))]

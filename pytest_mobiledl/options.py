@@ -49,6 +49,8 @@ class Selection:
     compare_fail: float | None
     #: The user's own model files among ``models``, by id.
     user_models: Mapping[str, UserModel] = field(default_factory=dict)
+    #: --mobiledl-report: where the session's HTML report goes ("" for none).
+    report: str = ""
 
 
 @dataclass(frozen=True)
@@ -205,6 +207,8 @@ OPTIONS = (
            "the unit of the confidence intervals", _number(int, 1)),
     Option("compare_fail", "", "with --benchmark-compare: fail where a slowdown is statistically established "
            "and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
+    Option("report", "", "write this session's HTML report (tables and plots, one self-contained file) to FILE",
+           str, flag="--mobiledl-report"),
     Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB=ms or LIB=P% of "
            "each run, comma separated", _delay, flag="--mobiledl-delay-ms"),
 )
