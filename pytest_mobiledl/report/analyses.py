@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 
 #: The configuration the other factors are measured against: the library's plain CPU float run.
 REFERENCE = ("cpu", "fp32")
+NAN = float("nan")
 
 
 def cases(runs: Sequence[Run]) -> pd.DataFrame:
@@ -126,12 +127,12 @@ def parity(df: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for sha, group in df.groupby("artifact", sort=False):
         checked = [p for ps in group["parities"] for p in ps]
-        worst = max((p.get("max_rel_err", float("nan")) for p in checked), default=None, key=_nan_low)
+        worst = max((p.get("max_rel_err", NAN) for p in checked), default=NAN, key=_nan_low)
         first = group.iloc[0]
         rows.append({"model": first["model"], "lib": first["base_lib"], "precision": first["precision"],
                      "artifact": str(sha)[:12], "runs": ", ".join(sorted(set(group["run"]))),
                      "worst rel err": worst,
-                     "worst abs err": max((p.get("max_abs_err", 0.0) for p in checked), default=None),
+                     "worst abs err": max((p.get("max_abs_err", NAN) for p in checked), default=NAN, key=_nan_low),
                      "verdict": ("not checked" if not checked
                                  else "ok" if all(p.get("passed") for p in checked) else "FAILED")})
     out = pd.DataFrame(rows, columns=["model", "lib", "precision", "artifact", "runs", "worst rel err",
@@ -139,14 +140,20 @@ def parity(df: pd.DataFrame) -> pd.DataFrame:
     return out.sort_values(["model", "lib", "precision"]).reset_index(drop=True)
 
 
-def environment(runs: Sequence[Run]) -> pd.DataFrame:
-    """What ran where: per run and device, the device, the library versions and the tools' flags."""
+def environment(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """What ran where: per run and device, the device, the library versions and the tools' flags.
+
+    With ``df`` (``cases``, maybe filtered), only the records it shows.
+    """
     import pandas as pd
 
+    shown = None if df is None else set(zip(df["run"], df["device"], df["base_lib"], df["model"], strict=True))
     rows = []
     for run in runs:
         by_device: dict[str, list[Any]] = {}
         for r in run.records:
+            if shown is not None and (run.label, r.device.get("serial", "?"), r.lib, r.model) not in shown:
+                continue
             by_device.setdefault(str(r.device.get("serial", "?")), []).append(r)
         for serial, records in sorted(by_device.items()):
             info = records[0].device
@@ -189,8 +196,11 @@ def _key(row: Any) -> tuple[Any, ...]:
 
 
 def _distinguish(df: pd.DataFrame) -> pd.DataFrame:
-    """Name version and run where one library of one place comes from several runs."""
-    runs = df.groupby([*tables.PLACE, "base_lib"])["run"].transform("nunique")
+    """Name version and run where one library on one device comes from several runs.
+
+    Per device, not per row, so a library keeps one label across models and precisions.
+    """
+    runs = df.groupby(["device", "base_lib"])["run"].transform("nunique")
     several = runs > 1
     df.loc[several, "lib"] = df.loc[several, "base_lib"] + " " + df.loc[several, "version"] + " @" \
         + df.loc[several, "run"]

@@ -73,7 +73,7 @@ def write_html(path: Path, runs: Sequence[Run], df: pd.DataFrame, sections: Sequ
     shown = sorted(set(df["run"])) if not df.empty else []
     summary = (f"{len(df)} cases from {len(shown)} run(s) ({', '.join(shown)}), "
                f"{df['base_lib'].nunique() if not df.empty else 0} libraries, "
-               f"{df['device'].nunique() if not df.empty else 0} devices. "
+               f"{df['device'].nunique() if not df.empty else 0} device(s). "
                "The same item measured in several runs stays one row per run.")
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(page.html_page("pytest-mobiledl report", summary, sections, plots.make(df)), encoding="utf-8")

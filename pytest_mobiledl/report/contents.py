@@ -24,7 +24,6 @@ class Table:
 def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
     """Every table of the report over ``df`` (``analyses.cases`` of ``runs``, maybe filtered)."""
     ranked = df if df["base_lib"].nunique() > 1 or df["lib"].nunique() > 1 else df.iloc[0:0]
-    shown = {run for run in df["run"]}
     return [
         Table("fragmentation", "Fragmentation: the fastest library per model × device × backend × precision",
               tables._footnote(df) if not df.empty else "", _or_empty(tables.fragmentation, ranked)),
@@ -47,7 +46,7 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
               "relative and absolute error of the converted model's output on the seeded input",
               analyses.parity(df)),
         Table("environment", "Environment: devices, library versions and tool flags per run", "",
-              analyses.environment([run for run in runs if run.label in shown])),
+              analyses.environment(runs, df)),
     ]
 
 

@@ -91,7 +91,7 @@ def _heatmap(df: pd.DataFrame) -> tuple[Any, str] | None:
     figure = _figure(1.6 + 1.3 * len(libs), 1.2 + 0.4 * len(places))
     ax = figure.add_subplot()
     image = ax.imshow(np.log2(grid), cmap="viridis_r", aspect="auto", vmin=0)
-    figure.colorbar(image, ax=ax, label="log₂(latency ÷ fastest)")
+    figure.colorbar(image, ax=ax, label="log₂ (÷ fastest)")
     ax.set_xticks(range(len(libs)), libs, rotation=30, ha="right")
     ax.set_yticks(range(len(places)), [" ".join(str(p) for p in place) for place in places])
     for (i, j), value in np.ndenumerate(grid):
@@ -138,7 +138,7 @@ def _cold_start(df: pd.DataFrame) -> tuple[Any, str] | None:
     ax.scatter(range(len(best)), best["median_ms"], marker="_", s=300, color="black", label="warm", zorder=3)
     ax.set_xticks(range(len(best)), labels, fontsize=7, rotation=30, ha="right")
     ax.set_ylabel("ms")
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure, note
 
 
@@ -156,6 +156,7 @@ def _threads(df: pd.DataFrame) -> tuple[Any, str] | None:
             if m == model:
                 ax.plot(group["threads"], group["median_ms"], marker="o", label=f"{lib} {precision} {device}")
         ax.set_title(model, fontsize=10)
+        ax.set_xticks(sorted({t for key, g in lines if key[0] == model for t in g["threads"]}))
         ax.set_xlabel("threads")
         ax.set_ylabel("ms")
         ax.legend(fontsize=7)
