@@ -46,7 +46,8 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "add --benchmark-compare (the last saved run) or --benchmark-compare=NNNN")
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         infos = {serial: device.info() for serial, device in devices.items()}
-        config.pluginmanager.register(Results(config, infos, selection.compare_fail, selection.report), "mobiledl-results")
+        results = Results(config, infos, selection.compare_fail, selection.report)
+        config.pluginmanager.register(results, "mobiledl-results")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:

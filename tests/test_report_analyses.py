@@ -79,7 +79,8 @@ def test_cold_vs_warm_are_medians_over_repeats() -> None:
 
 def test_memory_and_stability() -> None:
     df = cases(run("a", RECORDS))
-    mem = {r["lib"]: r for r in analyses.memory(df).to_dict("records") if r["threads"] == 1 and r["precision"] == "fp32"}
+    mem = {r["lib"]: r for r in analyses.memory(df).to_dict("records")
+           if r["threads"] == 1 and r["precision"] == "fp32"}
     assert (mem["onnxruntime"]["peak RSS MB (median)"], mem["onnxruntime"]["peak RSS MB (max)"]) == (82.0, 90.0)
     assert mem["tflite"]["peak RSS MB (max)"] == GOLDEN["peak_rss_mb"]
     rows = {(r["lib"], r["threads"], r["precision"]): r for r in analyses.stability(df).to_dict("records")}

@@ -18,11 +18,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_report_analyses import RECORDS, rec
 
 from pytest_mobiledl.report import cli
 from pytest_mobiledl.report.inputs import Run
-
-from test_report_analyses import RECORDS, rec  # noqa: I001  (tests/ is on sys.path)
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed (apt-get install chromium)")

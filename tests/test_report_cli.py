@@ -9,11 +9,10 @@ import sys
 from pathlib import Path
 
 import pytest
+from test_report_analyses import RECORDS
 
 from pytest_mobiledl import cli
 from pytest_mobiledl.record import RunRecord
-
-from test_report_analyses import RECORDS  # noqa: I001  (tests/ is on sys.path)
 
 RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=10", "--libs=onnxruntime,tflite", "--repeats=2"]
 

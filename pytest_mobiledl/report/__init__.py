@@ -20,4 +20,5 @@ from pytest_mobiledl.report.tables import (
     render,
 )
 
-__all__ = ["CASE", "CHANGES_NOTE", "PLACE", "_estimate", "best_per_lib", "changes", "fragmentation", "frame", "gap", "render"]
+__all__ = ["CASE", "CHANGES_NOTE", "PLACE", "_estimate", "best_per_lib", "changes", "fragmentation", "frame", "gap",
+           "render"]

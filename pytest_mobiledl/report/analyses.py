@@ -183,7 +183,7 @@ def _extras(records: Sequence[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
             "first_ms": _median(r.first_inference_ms for r in rs),
             "rss_mb": statistics.median(rss) if rss else None, "rss_max_mb": max(rss) if rss else None,
             "load_avg": max(loads) if loads else None,
-            "within_cv_pct": statistics.median(within) if within else None,
+            "within_cv_pct": _median(within),
             "flags": ", ".join(sorted({f for r in rs for f in r.flags})),
             "artifact": rs[0].artifact_sha256, "parities": [dict(r.parity) for r in rs if r.parity is not None],
             "samples": [s for r in rs for s in (r.samples_ms or (r.median_ms,))],
