@@ -31,8 +31,8 @@ nav a { margin-right: 1em; }
 
 
 def html_page(title: str, summary: str, sections: Sequence[Table], plots: Sequence[Plot]) -> str:
-    nav = " ".join(f'<a href="#{t.name}">{t.name}</a>' for t in sections)
-    nav += " " + " ".join(f'<a href="#plot-{p.name}">{p.name}</a>' for p in plots)
+    nav = " ".join(f'<a href="#plot-{p.name}">{p.name}</a>' for p in plots)
+    nav += " " + " ".join(f'<a href="#{t.name}">{t.name}</a>' for t in sections)
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
              f'<p class="note">{html.escape(summary)}</p>', f"<nav>{nav}</nav>"]
