@@ -90,3 +90,15 @@ def test_a_filter_that_matches_nothing_names_what_is_there(tmp_path: Path,
     code, _, err = report(capsys, str(journal(tmp_path / "s.jsonl", RECORDS[:3])), "--devices=pixel7")
     assert code == 2
     assert err.strip() == "mobiledl report: --devices: pixel7 not in these runs; they hold host"
+
+
+def test_filters_that_match_nothing_together_are_one_line(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = journal(tmp_path / "s.jsonl", RECORDS[:6])  # onnxruntime t1, tflite t1: both on model m1
+    code, _, err = report(capsys, str(path), "--libs=onnxruntime", "--models=m1", "--devices=host")
+    assert code == 0, err
+    other = journal(tmp_path / "t.jsonl", [r.with_(model="m2", lib="ncnn") for r in RECORDS[:3]])
+    code, _, err = report(capsys, str(path), str(other), "--libs=ncnn", "--models=m1")
+    assert code == 2
+    assert err.strip() == ("mobiledl report: no case of these runs has all of the --models, --libs and --devices "
+                           "asked for together")

@@ -63,7 +63,10 @@ def select(runs: Sequence[Run], models: Sequence[str], libs: Sequence[str], devi
         missing = [w for w in wanted if w not in present]
         if missing:
             raise InputError(f"--{option}: {', '.join(missing)} not in these runs; they hold {', '.join(present)}")
-    return analyses.filtered(df, models, libs, devices)
+    chosen = analyses.filtered(df, models, libs, devices)
+    if chosen.empty:
+        raise InputError("no case of these runs has all of the --models, --libs and --devices asked for together")
+    return chosen
 
 
 def write_html(path: Path, runs: Sequence[Run], df: pd.DataFrame, sections: Sequence[Table] | None = None) -> None:
