@@ -7,9 +7,11 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_mobiledl import parity, plausibility, runners, zoo
+from pytest_mobiledl.devices import lock
 from pytest_mobiledl.errors import ConversionError, MobiledlError
 from pytest_mobiledl.matrix import repeat_id
 from pytest_mobiledl.record import RunRecord
+from pytest_mobiledl.steady import Steady
 
 if TYPE_CHECKING:
     from pytest_mobiledl.devices import Device
@@ -35,16 +37,29 @@ class Bench:
 
     def run(self) -> RunRecord:
         case, selection = self.case, self.selection
+        # pytest.skip/fail outside the except blocks: raised inside one, the cause would be
+        # printed again under "During handling of the above exception".
         try:
             artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
                                     selection.user_models.get(case.model))
         except ConversionError as exc:
-            pytest.skip(str(exc))  # the converter's own words: a finding about the library, not a bug
+            skipped = str(exc)  # the converter's own words: a finding about the library, not a bug
+        else:
+            skipped = ""
+        if skipped:
+            pytest.skip(skipped)
         try:
-            runner = runners.runner_for(self.device, case, selection)
-            record = runner.run(self.device, case, artifact, selection)
+            # A lock per phone across sessions; waiting for another session's run counts as a run.
+            with lock.exclusive(self.device, selection.runner_timeout + lock.GRACE_S):
+                runner = runners.runner_for(self.device, case, selection)
+                device = Steady(self.device, selection)  # cooldown, cores, clocks, energy: steady.py
+                record = device.finish(runner.run(device, case, artifact, selection))
         except MobiledlError as exc:
-            pytest.fail(f"{case.device} {case.lib}: {exc}", pytrace=False)
+            failed = f"{case.device} {case.lib}: {exc}"
+        else:
+            failed = ""
+        if failed:
+            pytest.fail(failed, pytrace=False)
         implausible = plausibility.check(record, artifact.meta.get("macs"))
         if implausible:
             pytest.fail(f"{case.device} {case.lib}: {implausible}", pytrace=False)

@@ -4,6 +4,9 @@
 and per library and precision whether its artifact is built, its size, how long conversion and
 parity took, and the parity verdict.
 ``build``: convert ahead of time, with a progress bar, so a benchmark session converts nothing.
+``--models`` also takes the user's model files (``.onnx``, ``.tflite``, ``.py``, ``.pt2``,
+``.keras``, ``.h5``, SavedModel folders): ``list`` then shows, per library, the route it takes
+from the file's format or why it has none (``routes.py``), and ``build`` converts along them.
 """
 
 from __future__ import annotations
@@ -14,10 +17,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_mobiledl import engines, zoo
-from pytest_mobiledl.errors import ConversionError
+from pytest_mobiledl import engines, usermodels, zoo
+from pytest_mobiledl import routes as _routes
+from pytest_mobiledl.errors import ConversionError, MobiledlError
 from pytest_mobiledl.record import PRECISIONS
 from pytest_mobiledl.report import cli as report_cli
+from pytest_mobiledl.usermodels import UserModel
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -26,7 +31,9 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     models = sub.add_parser("models", help="list or build the zoo's models")
     models.add_argument("action", nargs="?", choices=("list", "build"), default="list")
-    models.add_argument("--models", default="all", help="zoo models, comma separated, or all")
+    models.add_argument("--models", default="all", help="zoo models or model files, comma separated, or all")
+    models.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
+                        help="pin a model file's dynamic input, e.g. input=1,3,224,224")
     models.add_argument("--libs", default="all", help="libraries, comma separated, or all")
     models.add_argument("--precisions", default="fp32", help="precisions, comma separated, or all")
     models.add_argument("--model-cache", type=Path, default=None, help="default: the user cache dir")
@@ -39,22 +46,73 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "report":
         return report_cli.run(args)
+    entries = [v.strip() for v in args.models.split(",") if v.strip()]
+    paths = [Path(v).expanduser().resolve() for v in entries if usermodels.is_file_ref(v)]
     try:
-        models = _pick(args.models, zoo.names(), "models")
+        files = _files(paths, usermodels.parse_pins(args.input_shape))
+        rest = ",".join(v for v in entries if not usermodels.is_file_ref(v))
+        models = _pick(rest, zoo.names(), "models") if rest or not files else []
         libs = [lib for lib in _pick(args.libs, list(engines.LIBS), "libs") if engines.installed(engines.get(lib))]
         precisions = _pick(args.precisions, list(PRECISIONS), "precisions")
     except ValueError as exc:
         print(f"mobiledl: {exc}", file=sys.stderr)
         return 2
-    cache = args.model_cache or Path(_default_cache())
-    jobs = [(m, lib, p) for m in models for lib in libs for p in precisions if p in engines.get(lib).PRECISIONS]
+    cache = (args.model_cache or Path(_default_cache())).expanduser()
+    problem = writable_folder(cache)
+    if problem:
+        print(f"mobiledl: --model-cache={cache}: {problem}", file=sys.stderr)
+        return 2
+    jobs = [(m, lib, p) for m in [*models, *files] for lib in libs for p in precisions
+            if p in engines.get(lib).PRECISIONS and not (m in files and _routes.reason(lib, _format(files[m])))]
     if args.action == "build":
-        return build(jobs, cache, args.rebuild)
-    print(listing(models, jobs, cache))
+        return build(jobs, cache, args.rebuild, files)
+    try:
+        tables = [routes_listing(model, libs, precisions, cache) for model in files.values()]
+    except MobiledlError as exc:
+        print(f"mobiledl: --models: {exc}", file=sys.stderr)
+        return 2
+    print("\n\n".join([listing(models, jobs, cache)] * bool(models) + tables))
     return 0
 
 
-def build(jobs: list[tuple[str, str, str]], cache: Path, rebuild: bool) -> int:
+def _files(paths: list[Path], pins: tuple[tuple[str, tuple[int, ...]], ...]) -> dict[str, UserModel]:
+    found: dict[str, UserModel] = {}
+    for path in paths:
+        if not (path.exists() or usermodels.is_saved_model(path)):
+            raise ValueError(f"--models: no model file {path}")
+        found[usermodels.model_id(path)] = UserModel(usermodels.model_id(path), path, pins)
+    return found
+
+
+def routes_listing(model: UserModel, libs: list[str], precisions: list[str], cache: Path) -> str:
+    """The file's inputs and counts, then per library its route, or why it has none."""
+    from tabulate import tabulate
+
+    found = usermodels.inspect(model)
+    fmt = _format(model)
+    head = (f"{model.id} ({_routes.NAMES.get(fmt, fmt)}: {model.path}) inputs "
+            + " ".join(f"{t.name}:{'x'.join(map(str, t.shape))}" for t in found.inputs)
+            + (f", params {_count(found.params or 0)}, MACs {_count(found.macs)}" if found.macs is not None else ""))
+    rows = []
+    for lib in engines.LIBS:
+        why = _routes.reason(lib, fmt)
+        engine = engines.get(lib)
+        row = {"library": lib, "route": (why and f"none: {why}") or _routes.route(lib, fmt)}
+        if not why and lib in libs:
+            for p in precisions:
+                if p in engine.PRECISIONS:
+                    row[p] = _cell(zoo.artifact_path(model.id, lib, p, cache, model))
+        elif not why:
+            row["route"] += f" (not installed: pip install 'pytest-mobiledl[{engine.EXTRA}]')"
+        rows.append(row)
+    return head + "\n" + str(tabulate(rows, headers="keys", tablefmt="github", missingval="—"))
+
+
+def _format(model: UserModel) -> str:
+    return usermodels.format_of(model.path)
+
+
+def build(jobs: list[tuple[str, str, str]], cache: Path, rebuild: bool, files: dict[str, UserModel]) -> int:
     from tqdm import tqdm
 
     failed = []
@@ -62,7 +120,7 @@ def build(jobs: list[tuple[str, str, str]], cache: Path, rebuild: bool) -> int:
         for model, lib, precision in bar:
             bar.set_postfix_str(f"{model} → {lib} {precision}")
             try:
-                artifact = zoo.artifact(model, lib, precision, cache, rebuild)
+                artifact = zoo.artifact(model, lib, precision, cache, rebuild, files.get(model))
             except ConversionError as exc:
                 failed.append(str(exc))
                 continue
@@ -101,6 +159,9 @@ def _count(n: int) -> str:
 def _cell(path: Path) -> str:
     if not zoo.complete(path):
         return "—"
+    damage = zoo.damage(path)
+    if damage:
+        return "damaged: rebuilt on next use"
     meta = json.loads(zoo.meta_path(path).read_text())
     took = f" {meta['build']['seconds']:.0f} s" if "build" in meta else ""
     return f"{path.stat().st_size / 2**20:.1f} MB{took} {'ok' if meta['parity']['passed'] else 'PARITY FAILED'}"
@@ -128,6 +189,12 @@ def _pick(value: str, known: list[str], what: str) -> list[str]:
         bad = ", ".join(unknown) or "nothing"
         raise ValueError(f"--{what}: {bad} is not valid; choose from all, {', '.join(known)}")
     return picked
+
+
+def writable_folder(path: Path) -> str | None:
+    from pytest_mobiledl.options import writable_folder
+
+    return writable_folder(path)
 
 
 def _default_cache() -> str:

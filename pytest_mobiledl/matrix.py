@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from pytest_mobiledl import engines
+from pytest_mobiledl import engines, routes, usermodels
 from pytest_mobiledl.options import Selection
 
 
@@ -42,17 +42,13 @@ def expand(selection: Selection, devices: Iterable[str],
     for device, lib, model, backend, precision, threads in itertools.product(*dims):
         case = Case(device, lib, model, backend, precision, threads)
         source = selection.user_models.get(model)
-        yield case, (_lib_reason(lib, precision) or (_route_reason(lib, source.path.suffix) if source else None)
-                     or unsupported(case))
+        yield case, (_lib_reason(lib, precision) or (_route_reason(lib, usermodels.format_of(source.path))
+                                                     if source else None) or unsupported(case))
 
 
 @cache
-def _route_reason(lib: str, suffix: str) -> str | None:
-    try:
-        engines.file_route(engines.get(lib), suffix)
-    except ValueError as exc:
-        return str(exc)
-    return None
+def _route_reason(lib: str, fmt: str) -> str | None:
+    return routes.reason(lib, fmt)
 
 
 @cache

@@ -9,6 +9,7 @@ activations, additions, pooling) and table look-ups (embeddings) count as nothin
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -46,3 +47,62 @@ def stats(spec: ModelSpec) -> ModelStats:
         module(*example)
     flops = int(counter.get_total_flops())
     return ModelStats(params=sum(p.numel() for p in module.parameters()), macs=flops // 2, flops=flops // 2 * 2)
+
+
+def file_macs(path: Path) -> int:
+    """Multiply-accumulates of one run of a static ``.onnx`` or ``.tflite`` file, from its graph.
+
+    The same convention as ``stats``: convolutions and matrix products count, element-wise work
+    does not. Shapes come from the file (ONNX after shape inference; TFLite as the interpreter
+    allocates them), so the file must be static — as every route's start is (pins applied).
+    """
+    return _onnx_macs(path) if path.suffix.lower() == ".onnx" else _tflite_macs(path)
+
+
+def _onnx_macs(path: Path) -> int:
+    import numpy as np
+    import onnx
+
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
+    graph = model.graph
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
+              for v in (*graph.value_info, *graph.input, *graph.output)}
+    shapes.update({t.name: list(t.dims) for t in graph.initializer})
+    total = 0
+    for node in graph.node:
+        out = shapes.get(node.output[0], [])
+        if node.op_type in ("Conv", "ConvTranspose") and len(node.input) > 1:
+            weight = shapes.get(node.input[1], [])
+            # Conv: each output element is Cin/group × kernel MACs; ConvTranspose: each input element.
+            elems = out if node.op_type == "Conv" else shapes.get(node.input[0], [])
+            total += int(np.prod(elems)) * int(np.prod(weight[1:])) if elems and weight else 0
+        elif node.op_type in ("MatMul", "Gemm") and len(node.input) > 1:
+            a = shapes.get(node.input[0], [])
+            trans_a = any(at.name == "transA" and at.i for at in node.attribute)
+            k = (a[-2] if trans_a else a[-1]) if a else 0
+            total += int(np.prod(out)) * k if out else 0
+    return total
+
+
+def _tflite_macs(path: Path) -> int:
+    import numpy as np
+    from ai_edge_litert.interpreter import Interpreter
+
+    interpreter = Interpreter(model_path=str(path))
+    interpreter.allocate_tensors()
+    shape = {t["index"]: list(t["shape"]) for t in interpreter.get_tensor_details()}
+    total = 0
+    for op in interpreter._get_ops_details():
+        inputs, outputs = list(op["inputs"]), list(op["outputs"])
+        if not outputs or len(inputs) < 2:
+            continue
+        out, weight = shape.get(outputs[0], []), shape.get(inputs[1], [])
+        name = op["op_name"]
+        if name == "CONV_2D":  # filter [cout, kh, kw, cin]
+            total += int(np.prod(out)) * int(np.prod(weight[1:]))
+        elif name == "DEPTHWISE_CONV_2D":  # filter [1, kh, kw, cout]
+            total += int(np.prod(out)) * int(np.prod(weight[1:3]))
+        elif name in ("FULLY_CONNECTED", "BATCH_MATMUL"):
+            a = shape.get(inputs[0], [])
+            total += int(np.prod(out)) * (int(a[-1]) if a else 0)  # shapes are numpy int32: JSON takes int
+    return total

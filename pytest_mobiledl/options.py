@@ -7,6 +7,7 @@ that names the option, the value and what would be valid.
 from __future__ import annotations
 
 import math
+import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +38,8 @@ class Selection:
     runner_timeout: float
     model_cache: Path
     rebuild: bool
+    #: --mobiledl-resume: continue the last unfinished session's journal.
+    resume: bool
     #: Test only: an injected slowdown per library (``""`` for all): ``(amount, relative)``, where
     #: relative means a fraction of each run's own time (``10%``), else milliseconds.
     delay: Mapping[str, tuple[float, bool]]
@@ -49,6 +52,13 @@ class Selection:
     compare_fail: float | None
     #: The user's own model files among ``models``, by id.
     user_models: Mapping[str, UserModel] = field(default_factory=dict)
+    #: Host runs fork from a server that imported the library once (where that is safe).
+    fork: bool = True
+    #: Phones at a steady state (steady.py): which cores, how cool before a run, energy or not.
+    cores: str = "big"
+    cooldown_temp: float = 40.0
+    cooldown_timeout: float = 120.0
+    energy: bool = False
     #: --mobiledl-report: where the session's HTML report goes ("" for none).
     report: str = ""
 
@@ -88,6 +98,8 @@ def _number(kind: type, low: float, strict: bool = False) -> Callable[[str], Any
             number = kind(value)
         except ValueError:
             raise ValueError(f"{value!r} is not a{'n integer' if kind is int else ' number'}") from None
+        if not math.isfinite(number):  # inf waits out every timeout; nan compares false with anything
+            raise ValueError(f"{value} is not a finite number")
         if number < low or (strict and number == low):
             raise ValueError(f"{value} must be {'>' if strict else '≥'} {low:g}")
         return number
@@ -148,10 +160,12 @@ def _servers(value: str) -> tuple[tuple[str, int], ...]:
 
 
 def _models(value: str) -> tuple[str, ...]:
-    """Zoo ids and the user's .onnx/.tflite files (checked for existence here, inspected later)."""
+    """Zoo ids and the user's model files (checked for existence here, inspected later)."""
     files = tuple(v.strip() for v in value.split(",") if usermodels.is_file_ref(v.strip()))
     for name in files:
         path = Path(name).expanduser()
+        if usermodels.is_saved_model(path):
+            continue
         if not path.is_file():
             raise ValueError(f"no model file {name}")
         try:
@@ -159,8 +173,18 @@ def _models(value: str) -> tuple[str, ...]:
         except OSError as exc:
             raise ValueError(f"cannot read {name}: {exc.strerror}") from None
     rest = ",".join(v for v in value.split(",") if v.strip() and v.strip() not in files)
+    folders = [v.strip() for v in rest.split(",")
+               if v.strip() and v.strip() not in _model_ids() and Path(v.strip()).expanduser().is_dir()]
+    if folders:
+        raise ValueError(f"{folders[0]} is a folder without saved_model.pb: not a TensorFlow SavedModel")
     zoo = _choices(_model_ids)(rest) if rest else ()
     return tuple(dict.fromkeys((*zoo, *files)))
+
+
+def _cores(value: str) -> str:
+    from pytest_mobiledl.steady import parse_cores
+
+    return parse_cores(value)
 
 
 def _lib_ids() -> list[str]:
@@ -173,6 +197,12 @@ def _model_ids() -> list[str]:
     from pytest_mobiledl.zoo import names
 
     return names()
+
+
+def _yes_no(value: str) -> bool:
+    if value.lower() not in ("yes", "no"):
+        raise ValueError("expected yes or no")
+    return value.lower() == "yes"
 
 
 def default_cache() -> str:
@@ -201,8 +231,21 @@ OPTIONS = (
            "from ANDROID_ADB_SERVER_PORT or 127.0.0.1:5037)", _servers),
     Option("runner_dir", "~/mobiledl-runners", "where the libraries' own Android benchmark tools are "
            "(<dir>/<lib>/…, see native_runners/)", lambda v: Path(v).expanduser()),
+    Option("resume", "false", "continue the last unfinished session with the same selection: run only the "
+           "items that did not pass (see the journal in .benchmarks/mobiledl-journal/)",
+           lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-resume", switch=True),
     Option("rebuild", "false", "convert models again even when cached", lambda v: v.lower() in ("1", "true", "yes"),
            flag="--mobiledl-rebuild", switch=True),
+    Option("cores", "big", "cores that run the model: big, little, all, or a cpu list such as 4-7 (a device "
+           "without them, or more --threads than cores, is a skip)", _cores),
+    # Phones idle at 25-35 °C on their CPU zones in a room; sustained inference takes them to 45-60 °C,
+    # where the first cpufreq trip points sit: 40 is above idle (a cool phone never waits) and below those.
+    Option("cooldown_temp", "40", "°C: before each run on a phone, wait until its CPU zones are at or below this",
+           _number(float, 0, strict=True)),
+    Option("cooldown_timeout", "120", "seconds to wait for --cooldown-temp; then the run goes on, flagged "
+           "hot_start (0: never wait)", _number(float, 0)),
+    Option("energy", "false", "sample battery current and voltage on phones: millijoules per inference",
+           lambda v: v.lower() in ("1", "true", "yes"), switch=True),
     Option("repeats", "5", "fresh runner processes per case, interleaved across the cases of a device; "
            "the unit of the confidence intervals", _number(int, 1)),
     Option("compare_fail", "", "with --benchmark-compare: fail where a slowdown is statistically established "
@@ -211,20 +254,24 @@ OPTIONS = (
            str, flag="--mobiledl-report"),
     Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB=ms or LIB=P% of "
            "each run, comma separated", _delay, flag="--mobiledl-delay-ms"),
+    Option("fork", "yes", "host runs: yes = fork each run from a server that imported the library once "
+           "(where its import leaves no thread behind), no = exec a fresh interpreter per run", _yes_no,
+           flag="--mobiledl-fork"),
 )
 
 
 def add(parser: pytest.Parser) -> None:
     group = parser.getgroup("mobiledl", "mobile deep-learning benchmarks (pytest-mobiledl)")
     for option in OPTIONS:
+        help_text = option.help.replace("%", "%%")  # argparse formats help with %
         if option.switch:
-            group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=option.help)
+            group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=help_text)
         elif option.repeat:
             group.addoption(option.cli, action="append", dest=option.name, metavar=option.name.upper(),
-                            help=option.help)
+                            help=help_text)
         else:
             group.addoption(option.cli, dest=option.name, metavar=option.name.upper(),
-                            help=option.help + (f" (default: {option.default})" if option.default else ""))
+                            help=help_text + (f" (default: {option.default})" if option.default else ""))
         parser.addini(f"mobiledl_{option.name}", option.help, default=option.default)
 
 
@@ -241,8 +288,32 @@ def resolve(config: pytest.Config) -> Selection:
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-mobiledl: {source}={raw}: {exc}") from None
     values["model_cache"] = Path(values["model_cache"] or default_cache()).expanduser()
+    for name, check in (("model_cache", writable_folder), ("runner_dir", _folder_or_nothing)):
+        problem = check(values[name])
+        if problem:
+            option = next(o for o in OPTIONS if o.name == name)
+            raise pytest.UsageError(f"pytest-mobiledl: {option.cli}={values[name]}: {problem}")
     values["models"], values["user_models"] = _user_models(values["models"], values["input_shape"])
     return Selection(**values)
+
+
+def writable_folder(path: Path) -> str | None:
+    """Why converted models cannot be cached there, or None. Tried, not judged from mode bits:
+    root passes any permission check, and a read-only mount fails only on write."""
+    existing = next((p for p in (path, *path.parents) if p.exists()), None)
+    if existing is None or not existing.is_dir():
+        return f"{existing} is a file, not a folder; give a folder for converted models"
+    try:
+        tempfile.TemporaryFile(dir=existing).close()
+    except OSError as exc:
+        return f"{existing} is not writable ({exc.strerror}); give a folder you can write, e.g. under /tmp"
+    return None
+
+
+def _folder_or_nothing(path: Path) -> str | None:
+    if path.exists() and not path.is_dir():
+        return "is a file; give the folder that holds one folder per library (<dir>/<lib>/…)"
+    return None
 
 
 def _user_models(models: tuple[str, ...], pins: tuple[tuple[str, tuple[int, ...]], ...]

@@ -11,7 +11,7 @@ from functools import cache
 
 import pytest
 
-from pytest_mobiledl import matrix, options, runners, usermodels
+from pytest_mobiledl import interrupts, journal, matrix, options, runners, usermodels
 from pytest_mobiledl.bench import Bench
 from pytest_mobiledl.devices import Device, adb
 from pytest_mobiledl.devices.host import HostDevice
@@ -45,9 +45,13 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError("pytest-mobiledl: --mobiledl-compare-fail needs a saved run to compare with: "
                                 "add --benchmark-compare (the last saved run) or --benchmark-compare=NNNN")
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
+        interrupts.stop_on_sigterm()
         infos = {serial: device.info() for serial, device in devices.items()}
         results = Results(config, infos, selection.compare_fail, selection.report)
         config.pluginmanager.register(results, "mobiledl-results")
+        config.pluginmanager.register(journal.Writer(config, results, devices, selection.resume), "mobiledl-journal")
+    elif journal.WORKER_KEY in config.workerinput:  # what the controller resumes, the same on every worker
+        config.pluginmanager.register(journal.Resume(config.workerinput[journal.WORKER_KEY]), "mobiledl-resume")
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -100,6 +104,10 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         device.cleanup()
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    interrupts.restore()
+
+
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     # Called before pytest_configure: resolve the devices here too.
@@ -128,7 +136,7 @@ def _inspect_user_models(selection: options.Selection) -> None:
     used: set[str] = set()
     for model in selection.user_models.values():
         try:
-            used.update(spec.name for spec in usermodels.inspect(model))
+            used.update(spec.name for spec in usermodels.inspect(model).inputs)
         except MobiledlError as exc:
             raise pytest.UsageError(f"pytest-mobiledl: --models: {exc}") from None
     unused = [name for name, _ in selection.input_shape if name not in used]
@@ -143,7 +151,7 @@ def _devices_chosen(config: pytest.Config) -> bool:
 
 def _devices(selection: options.Selection) -> tuple[dict[str, Device], str]:
     """The selected devices by serial, and a note for the header on where phones were looked for."""
-    known: dict[str, Device] = {"host": HostDevice()}
+    known: dict[str, Device] = {"host": HostDevice(fork=selection.fork)}
     wanted = selection.devices
     if wanted == ("host",):
         return known, ""

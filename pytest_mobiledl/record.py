@@ -30,14 +30,16 @@ summary_ms             what a summary-only tool printed (``mean``, ``min``, ``ma
 count                  timed runs actually done (≥ ``iterations``)
 load_ms, init_ms       reading the model / preparing the interpreter (allocation, delegates)
 first_inference_ms     the first run after init: the cold-start cost a user sees
-peak_rss_mb            peak resident memory of the process that ran the model
+peak_rss_mb            peak resident memory of the process that ran the model (its own VmHWM;
+                       a host run forked from a server leaves out import-only code pages)
 load_avg_1m            1-minute load average where the model ran, just before it ran
 output_sha256          digest of the raw output bytes of the last run
 parity                 comparison against the source framework (filled by the zoo)
 device                 static facts of the device (serial, model, CPU, cores…)
 engine_options         library settings that change the numbers (e.g. ncnn fp16 arithmetic)
 conditions             the device's state around the run (cores used, frequencies,
-                       temperatures, battery…); empty when not observed
+                       temperatures, battery…); empty when not observed. Its keys are listed
+                       in docs/design.md ("A phone at a steady state")
 flags                  what is unusual about this record, from ``FLAGS``
 =====================  =====================================================================
 """
@@ -72,8 +74,13 @@ FLAGS = {
     "min_time_ignored": "a minimum run time was asked but the tool has no such switch",
     "backend_unverified": "the output does not prove which backend ran (it is fixed in the model)",
     "count_unreported": "the tool does not print its run count; count is what the plan asked",
+    "settings_mismatch": "the tool ignored part of the request (e.g. benchncnn ran its built-in list, "
+    "ignoring param=); the row was picked by the model's name",
     "no_mobile_optimization": "no mobile optimization pass ran on the artifact",
     "injected_delay": "a test-only delay was added to every run",
+    "hot_start": "the phone's CPU was above --cooldown-temp when the run began (--cooldown-timeout passed)",
+    "throttled": "the busiest used core ran ≥ 10 % below its max clock during the run",
+    "usb_powered": "the phone drew external (USB) power: its charging current masks the energy drain",
     "saved_summary": "read back from a run saved before per-run samples were kept (its median and spread)",
 }
 #: One of these stands in for per-run samples when a tool prints only a summary.

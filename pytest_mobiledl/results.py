@@ -44,10 +44,13 @@ class Results:
         data = props.get(RECORD_KEY)
         if not isinstance(data, dict):
             return
-        record = from_dict(data)
+        self.add(from_dict(data), str(props.get(ITEM_KEY, report.nodeid)), report.passed)
+
+    def add(self, record: RunRecord, item: str, passed: bool) -> None:
+        """One repeat's record: from its report, or from the journal a resumed session continues."""
         self.records.append(record)
-        if report.passed:
-            self.items.setdefault(str(props.get(ITEM_KEY, report.nodeid)), []).append(record)
+        if passed:
+            self.items.setdefault(item, []).append(record)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_benchmark_update_machine_info(self, config: pytest.Config, machine_info: dict[str, Any]) -> None:

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_mobiledl import engines, native
+from pytest_mobiledl import engines, native, steady
 from pytest_mobiledl.errors import RunnerError
 from pytest_mobiledl.record import FLAGS, RunRecord, from_json
 
@@ -43,8 +43,9 @@ class Runner(Protocol):
 class PythonRunner:
     def run(self, device: Device, case: Case, artifact: Artifact, selection: Selection) -> RunRecord:
         model = device.deploy(artifact.path)
-        if device.serial == "host":
-            command = [sys.executable, "-m", "pytest_mobiledl.runner"]
+        if device.serial == "host":  # the runner pins itself; a phone's command runs under taskset
+            cpus = ",".join(map(str, steady.device_cpus(device, selection.cores)))
+            command = [sys.executable, "-m", "pytest_mobiledl.runner", "--cpus", cpus]
         else:
             command = [sys.executable, device.deploy(zipapp())]
         return parse_record(device.run(command + runner_args(case, model, selection), selection.runner_timeout),
@@ -67,6 +68,9 @@ def parse_record(done: Completed, case: Case) -> RunRecord:
     """Exactly one valid record for exactly this case, or a RunnerError saying what came instead."""
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
+        if done.returncode in (-9, 128 + 9):  # killed from outside: its last words are not the cause
+            raise RunnerError("runner was killed (SIGKILL) mid-run: out of memory, or killed by hand",
+                              done.stderr[-2000:])
         raise RunnerError(lines[-1] if lines else f"runner exited with status {done.returncode}", done.stderr[-2000:])
     lines = [line for line in done.stdout.splitlines() if line.strip()]
     if len(lines) != 1:
@@ -92,7 +96,8 @@ class NativeRunner:
             binary=f"{tool_dir}/{self.spec.binary}", model=self._deploy_model(device, artifact),
             work_dir=device.workdir, backend=case.backend, precision=case.precision, threads=case.threads,
             warmup=selection.warmup, iterations=selection.iterations, min_time_s=selection.min_time,
-            input_shapes=tuple(t.shape for t in artifact.inputs), input_names=tuple(t.name for t in artifact.inputs))
+            input_shapes=tuple(t.shape for t in artifact.inputs), input_names=tuple(t.name for t in artifact.inputs),
+            cores=selection.cores)
         try:
             output = self._execute(device, request, selection.runner_timeout)
         except (native.ToolError, ValueError) as exc:
@@ -104,7 +109,8 @@ class NativeRunner:
             threads=case.threads, warmup=selection.warmup, iterations=selection.iterations, count=output.count,
             samples_ms=output.samples_ms, summary_ms={} if output.samples_ms else dict(output.summary_ms),
             load_ms=output.load_ms, init_ms=output.init_ms, first_inference_ms=output.first_inference_ms,
-            peak_rss_mb=output.peak_memory_mb, engine_options={"tool": self.spec.binary}, flags=flags)
+            peak_rss_mb=output.peak_memory_mb, flags=flags,
+            engine_options={"tool": self.spec.binary, **switches(self.spec, request)})
 
     def _deploy_model(self, device: Device, artifact: Artifact) -> str:
         """The artifact as the tool reads it: some engines keep it packed (ncnn's param + bin)."""
@@ -135,6 +141,12 @@ class NativeRunner:
                 status = done.returncode
                 break
         return self.spec.parse("".join(stdout), "".join(stderr), status, request)
+
+
+def switches(spec: native.ToolSpec, request: native.RunRequest) -> dict[str, list[str]]:
+    """The tool's switches as it ran (paths left out: they differ per session), for the record."""
+    steps = [step for step in spec.plan(request).steps if isinstance(step, native.Command) and step.where == "device"]
+    return {"switches": [arg for step in steps for arg in step.argv[1:] if "/" not in arg]}
 
 
 def native_runner(case: Case, runner_dir: Path) -> tuple[NativeRunner | None, str | None]:
@@ -185,7 +197,7 @@ def zipapp() -> Path:
 
 def unsupported(device: Device, case: Case, selection: Selection) -> str | None:
     """Why no runner can run this case on this device (naming what is missing), or None."""
-    return _runner_or_reason(device, case, selection)[1]
+    return _runner_or_reason(device, case, selection)[1] or steady.unsupported(device, case, selection)
 
 
 def runner_for(device: Device, case: Case, selection: Selection) -> Runner:

@@ -1,31 +1,61 @@
 """The user's own model files (``--models=path/to/model.onnx``): inspected, pinned, referenced.
 
 A file replaces the zoo's PyTorch source: each library with a route from its format converts it
-(``FILE_ROUTES`` and ``convert_file`` of an engine), and parity compares every artifact with the
-file itself, run by its own runtime (ONNX Runtime for ``.onnx``, LiteRT for ``.tflite``).
+(``routes.py``), and parity compares every artifact with the file itself, run by its own
+framework (ONNX Runtime for ``.onnx``, LiteRT for ``.tflite``, PyTorch for ``.py`` and ``.pt2``,
+TensorFlow for Keras files and SavedModel folders).
 Dynamic dimensions must be pinned (``--input-shape name=1,3,224,224``): a benchmark runs one
 shape. An ONNX file is rewritten with its pins into a static copy that every route starts from.
+A TensorFlow model's leading dynamic (batch) dimension is 1 unless pinned.
+
+A ``.py`` file is the user's code: it is imported only in child processes (inspection,
+conversion), never in pytest's. It defines either ``MODEL = ModelSpec(...)`` as the zoo's files do,
+or the simple form::
+
+    def build() -> torch.nn.Module: ...           # the model, with its own weights
+    INPUTS = {"image": (1, 3, 224, 224)}          # float32 inputs by name (or TensorSpec entries)
+    CHECKPOINT = "my_net.pt"                      # optional: a state_dict, relative to this file
+
+Either way the model's weights are kept (the zoo's random re-draw is for the zoo only). A
+``.pt2`` is ``torch.export.save``'s program: its module is the model.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_mobiledl import tfmodels
 from pytest_mobiledl.errors import MobiledlError
 from pytest_mobiledl.tensors import TensorSpec
 
 if TYPE_CHECKING:
     import numpy as np
 
-SUFFIXES = (".onnx", ".tflite")
-INSPECT_TIMEOUT_S = 120
+    from pytest_mobiledl.zoo import ModelSpec
+
+#: Formats by suffix; a SavedModel folder is the format ``tfmodels.SAVED_MODEL``.
+TORCH_FORMATS = (".py", ".pt2")
+TF_FORMATS = (".keras", ".h5", tfmodels.SAVED_MODEL)
+SUFFIXES = (".onnx", ".tflite", ".py", ".pt2", ".keras", ".h5")
+INSPECT_TIMEOUT_S = 300
+
+
+@dataclass(frozen=True)
+class Inspection:
+    """What the inspection process found: the pinned inputs, and where it can count them, the
+    model's trainable parameters and multiply-accumulates (``modelstats``' definitions)."""
+
+    inputs: tuple[TensorSpec, ...]
+    params: int | None = None
+    macs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -41,7 +71,42 @@ class UserModel:
 
 
 def is_file_ref(value: str) -> bool:
-    return value.endswith(SUFFIXES)
+    return suffix(Path(value)) in SUFFIXES or is_saved_model(Path(value).expanduser())
+
+
+def is_saved_model(path: Path) -> bool:
+    return path.is_dir() and (path / "saved_model.pb").is_file()
+
+
+def format_of(path: Path) -> str:
+    """The suffix routes are keyed by, or ``SavedModel`` for a SavedModel folder."""
+    return tfmodels.SAVED_MODEL if path.is_dir() else suffix(path)
+
+
+def files(path: Path) -> list[Path]:
+    """Every file whose bytes make the model (the cache key hashes them): a SavedModel's whole
+    folder; a .py and its ``CHECKPOINT``, read from the source without running it."""
+    if path.is_dir():
+        return sorted(p for p in path.rglob("*") if p.is_file())
+    found = [path]
+    if suffix(path) == ".py":
+        import ast
+
+        try:
+            tree = ast.parse(path.read_text())
+        except (SyntaxError, UnicodeDecodeError):
+            return found  # the inspection names that error
+        for node in tree.body:
+            if (isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "CHECKPOINT" for t in node.targets)
+                    and isinstance(node.value, ast.Constant) and isinstance(node.value.value, str)):
+                checkpoint = path.parent / node.value.value
+                found += [checkpoint] if checkpoint.is_file() else []
+    return found
+
+
+def suffix(path: Path) -> str:
+    """A model file's format, case-insensitively: ``NET.ONNX`` is an .onnx file."""
+    return path.suffix.lower()
 
 
 def model_id(path: Path) -> str:
@@ -64,22 +129,29 @@ def parse_pins(values: Sequence[str]) -> tuple[tuple[str, tuple[int, ...]], ...]
     return tuple(pins)
 
 
-def inspect(model: UserModel) -> tuple[TensorSpec, ...]:
-    """The file's inputs with their pinned shapes, checked in a child process (libraries load
-    there). MobiledlError, one line, for a file that is malformed or has unpinned dimensions."""
+def inspect(model: UserModel) -> Inspection:
+    """The file's inputs with their pinned shapes (and its counts), checked in a child process:
+    libraries load there, and a .py runs there. MobiledlError, one line, for a file that is
+    malformed, fails to import or build, or has unpinned dimensions."""
     argv = [sys.executable, "-m", "pytest_mobiledl.usermodels", *model.argv()]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=INSPECT_TIMEOUT_S, check=False)
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise MobiledlError(f"{model.path}: {lines[-1] if lines else f'inspection failed ({done.returncode})'}")
-    return tuple(TensorSpec(name, tuple(shape), dtype) for name, shape, dtype in json.loads(done.stdout))
+    found = json.loads(done.stdout.splitlines()[-1])
+    specs = tuple(TensorSpec(name, tuple(shape), dtype) for name, shape, dtype in found["inputs"])
+    return Inspection(specs, found["params"], found["macs"])
 
 
 def inputs(path: Path, pins: Mapping[str, tuple[int, ...]]) -> tuple[TensorSpec, ...]:
     """In-process inspection (the child's side): raises ValueError with what is wrong."""
-    declared = _onnx_inputs(path) if path.suffix == ".onnx" else _tflite_inputs(path)
+    fmt = format_of(path)
+    declared = {".onnx": _onnx_inputs, ".tflite": _tflite_inputs, ".py": _py_inputs,
+                ".pt2": _pt2_inputs}.get(fmt, tfmodels.declared_inputs)(path)
     specs = []  # pins naming no input here may be for another file: the plugin checks them all
     for name, dims, dtype in declared:
+        if fmt in TF_FORMATS and dims and dims[0] == "?" and name not in pins:
+            dims = (1, *dims[1:])  # Keras leaves the batch open: a benchmark runs batch 1
         shape = pins.get(name, dims)
         fixed = [isinstance(d, int) and d > 0 for d in dims]
         if len(shape) != len(dims) or any(f and d != s for f, d, s in zip(fixed, dims, shape, strict=True)):
@@ -107,11 +179,36 @@ def pinned_onnx(path: Path, specs: Sequence[TensorSpec], out: Path) -> Path:
     return out
 
 
+def torch_model(source: UserModel) -> ModelSpec:
+    """The user's PyTorch model as a zoo ModelSpec, with its own weights (the child's side)."""
+    from pytest_mobiledl.zoo import ModelSpec
+
+    specs = inputs(source.path, dict(source.pins))
+    if suffix(source.path) == ".pt2":
+        path = source.path
+        return ModelSpec(source.id, "user", specs, lambda: _load_pt2(path).module(), keep_weights=True)
+    spec, _ = _load_py(source.path)
+    return ModelSpec(source.id, "user", specs, spec.build, seed=spec.seed, keep_weights=True)
+
+
+def stats(source: UserModel, specs: tuple[TensorSpec, ...]) -> tuple[int | None, int | None]:
+    """Parameters and MACs where the source framework can count them (not from .onnx/.tflite)."""
+    fmt = format_of(source.path)
+    if fmt in TORCH_FORMATS:
+        from pytest_mobiledl.modelstats import stats as torch_stats
+
+        counted = torch_stats(torch_model(source))
+        return counted.params, counted.macs
+    if fmt in TF_FORMATS:
+        return tfmodels.stats(source.path, specs)
+    return None, None
+
+
 def reference(path: Path, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
     """The file's own outputs, run by its own runtime: what every artifact is compared with."""
     from pytest_mobiledl import engines
 
-    lib = "onnxruntime" if path.suffix == ".onnx" else "tflite"
+    lib = "onnxruntime" if suffix(path) == ".onnx" else "tflite"
     session = engines.get(lib).open_session(str(path), 1, "cpu", "fp32")
     return list(session.run(feeds))
 
@@ -136,6 +233,94 @@ def _onnx_inputs(path: Path) -> list[tuple[str, tuple[Any, ...], str]]:
     return found
 
 
+@functools.cache
+def _load_py(path: Path) -> tuple[ModelSpec, Any]:
+    """The file's ModelSpec (its ``MODEL``, or one made from ``build``/``INPUTS``/``CHECKPOINT``).
+
+    Runs the user's code, once per process, and only ever in a child process. ValueError, one
+    line, if it fails."""
+    import importlib.util
+
+    from pytest_mobiledl.zoo import ModelSpec
+
+    name = f"mobiledl_user_{model_id(path)}"
+    loader_spec = importlib.util.spec_from_file_location(name, path)
+    if loader_spec is None or loader_spec.loader is None:
+        raise ValueError("not an importable Python file")
+    module = importlib.util.module_from_spec(loader_spec)
+    sys.modules[name] = module  # dataclasses and pickling look modules up by name
+    try:
+        loader_spec.loader.exec_module(module)
+    except BaseException as exc:  # noqa: BLE001 - the user's code may raise anything, even SystemExit
+        raise ValueError(f"importing it failed: {_one_line(exc)}") from None
+    spec = getattr(module, "MODEL", None)
+    if spec is None:
+        build, declared = getattr(module, "build", None), getattr(module, "INPUTS", None)
+        if not callable(build) or not isinstance(declared, (dict, list, tuple)):
+            raise ValueError("it defines neither MODEL = ModelSpec(...) nor build() with INPUTS "
+                             "(e.g. INPUTS = {'image': (1, 3, 224, 224)}); see the README's 'Your own model'")
+        try:
+            specs = tuple(declared) if not isinstance(declared, dict) else tuple(
+                TensorSpec(str(k), tuple(v)) for k, v in declared.items())
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"INPUTS: {exc}") from None
+        spec = ModelSpec(model_id(path), "user", specs, build)
+    if not isinstance(spec, ModelSpec) or spec.build is None:
+        raise ValueError("MODEL is not a ModelSpec with a build function")
+    checkpoint = getattr(module, "CHECKPOINT", None)
+    if checkpoint is not None:
+        weights = path.parent / str(checkpoint)
+        if not weights.is_file():
+            raise ValueError(f"CHECKPOINT {checkpoint!r}: no file {weights}")
+        spec = replace(spec, build=_with_checkpoint(spec.build, weights))
+    return spec, module
+
+
+def _with_checkpoint(build: Any, weights: Path) -> Any:
+    def load() -> Any:
+        import torch
+
+        module = build()
+        try:
+            module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
+        except Exception as exc:  # noqa: BLE001 - a wrong file or mismatched keys, in torch's words
+            raise ValueError(f"CHECKPOINT {weights.name}: {_one_line(exc)}") from None
+        return module
+    return load
+
+
+def _py_inputs(path: Path) -> list[tuple[str, tuple[Any, ...], str]]:
+    spec, _ = _load_py(path)
+    return [(t.name, t.shape, t.dtype) for t in spec.inputs]
+
+
+def _load_pt2(path: Path) -> Any:
+    import torch
+
+    try:
+        return torch.export.load(str(path))
+    except Exception as exc:  # noqa: BLE001 - a bad archive raises several kinds
+        raise ValueError(f"not a readable torch.export program ({_one_line(exc)})") from None
+
+
+def _pt2_inputs(path: Path) -> list[tuple[str, tuple[Any, ...], str]]:
+    program = _load_pt2(path)
+    user = set(program.graph_signature.user_inputs)
+    found = []
+    for node in program.graph.nodes:
+        if node.op == "placeholder" and node.name in user:
+            value = node.meta.get("val")
+            if value is None or not hasattr(value, "shape"):
+                raise ValueError(f"input {node.name!r} is not a tensor: only tensor inputs can be benchmarked")
+            dims = tuple(d if isinstance(d, int) else "?" for d in value.shape)
+            found.append((node.name, dims, str(value.dtype).removeprefix("torch.")))
+    return found
+
+
+def _one_line(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
+
+
 def _tflite_inputs(path: Path) -> list[tuple[str, tuple[Any, ...], str]]:
     from ai_edge_litert.interpreter import Interpreter
 
@@ -151,12 +336,17 @@ def main(argv: list[str]) -> int:
     """``--file=PATH [--input-shape=name=dims]…``: print the pinned inputs as JSON, or one error line."""
     files = [a.partition("=")[2] for a in argv if a.startswith("--file=")]
     pins = dict(parse_pins([a.partition("=")[2] for a in argv if a.startswith("--input-shape=")]))
+    source = UserModel(model_id(Path(files[0])), Path(files[0]), tuple(pins.items()))
     try:
-        specs = inputs(Path(files[0]), pins)
+        specs = inputs(source.path, pins)
+        params, macs = stats(source, specs)  # for a .py: builds and runs it once
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2
-    print(json.dumps([[s.name, list(s.shape), s.dtype] for s in specs]))
+    except Exception as exc:  # noqa: BLE001 - the user's model failing its first forward pass, in its words
+        print(f"building or running it failed: {_one_line(exc)}", file=sys.stderr)
+        return 2
+    print(json.dumps({"inputs": [[s.name, list(s.shape), s.dtype] for s in specs], "params": params, "macs": macs}))
     return 0
 
 

@@ -28,6 +28,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
@@ -55,6 +56,8 @@ class ModelSpec:
     seed: int = 0
     #: A user's own model file (static .onnx or .tflite) standing in for ``build``.
     source: Path | None = None
+    #: A user's model runs with the weights ``build`` gives it; the zoo's are re-drawn.
+    keep_weights: bool = False
 
     def instantiate(self, input_seed: int | None = None) -> tuple[torch.nn.Module, tuple[torch.Tensor, ...]]:
         """The module with its seeded weights, in eval mode, and its seeded example inputs."""
@@ -63,7 +66,14 @@ class ModelSpec:
         if self.build is None:
             raise ValueError(f"{self.name} is a model file, not a PyTorch model")
         torch.manual_seed(self.seed)
-        module = _variance_preserving(self.build()).eval()
+        module = self.build() if self.keep_weights else _variance_preserving(self.build())
+        try:
+            module.eval()
+        except NotImplementedError:
+            # A torch.export program's module refuses .eval(): its graph runs in the mode it was
+            # exported in. The flag is still set, for tools that check it (torch.jit.freeze).
+            for layer in module.modules():
+                layer.training = False
         feeds = random_inputs(self.inputs, self.seed if input_seed is None else input_seed)
         return module, tuple(torch.from_numpy(feeds[t.name]) for t in self.inputs)
 
@@ -126,17 +136,69 @@ def load(name: str) -> ModelSpec:
 
 def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: bool = False,
              source: UserModel | None = None) -> Artifact:
-    """The model converted for ``lib`` at ``precision``: from the zoo, or from the user's file."""
+    """The model converted for ``lib`` at ``precision``: from the zoo, or from the user's file.
+
+    A cached artifact is used only if its sha256 is the one its metadata recorded: a damaged
+    one (bits flipped, truncated, metadata unreadable) is rebuilt once, with a warning."""
     path = artifact_path(model, lib, precision, cache_dir, source)
-    if complete(path) and not rebuild:
+    if complete(path) and not rebuild and damage(path) is None:
         return Artifact(model, lib, precision, path)
     from filelock import FileLock
 
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with FileLock(f"{path}.lock"):
-        if not complete(path) or rebuild:  # another process may have built it while we waited
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        lock = FileLock(f"{path}.lock")
+        lock.acquire()
+    except OSError as exc:
+        raise ConversionError(f"cannot write the model cache {cache_dir}: {exc.strerror or exc} "
+                              "(choose another with --model-cache)") from None
+    try:
+        # Another process may have built it while we waited.
+        problem = damage(path) if complete(path) else None
+        if problem:
+            warnings.warn(CacheWarning(f"cached {path.name} {problem}: rebuilding it"), stacklevel=2)
+        if rebuild or not complete(path) or problem:
             _convert(model, lib, precision, path, source)
+    finally:
+        lock.release()
     return Artifact(model, lib, precision, path)
+
+
+class CacheWarning(UserWarning):
+    """A cached artifact was damaged and has been rebuilt."""
+
+
+#: (path, size, mtime, inode) of artifacts already checked by this process: a cached file is
+#: hashed once per session, not once per item; a file written since has another mtime.
+_VERIFIED: set[tuple[str, int, int, int]] = set()
+
+
+def damage(path: Path) -> str | None:
+    """What is wrong with a cached artifact and its metadata, or None if they agree."""
+    try:
+        stat = path.stat()
+        key = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ino)
+        if key in _VERIFIED:
+            return None
+        meta = json.loads(meta_path(path).read_text())
+        recorded = meta.get("sha256") if isinstance(meta, dict) else None
+        if not isinstance(recorded, str) or not all(k in meta for k in ("parity", "inputs", "outputs")):
+            return f"has malformed metadata ({meta_path(path).name} lacks its checksum or fields)"
+        actual = file_sha256(path)
+    except (OSError, UnicodeDecodeError, ValueError) as exc:
+        return f"has unreadable metadata ({type(exc).__name__}: {exc})"
+    if actual != recorded:
+        return f"does not match its metadata (sha256 {actual[:12]}…, recorded {recorded[:12]}…; truncated or corrupt)"
+    _VERIFIED.add(key)
+    return None
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def artifact_path(model: str, lib: str, precision: str, cache_dir: Path, source: UserModel | None = None) -> Path:
@@ -180,6 +242,10 @@ def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel
         if done.returncode != 0 or not partial.exists() or not meta_path(partial).exists():
             cause = failure(done.stderr, done.returncode)
             raise ConversionError(f"{lib} cannot convert {model} ({precision}): {cause}")
+        # The artifact's checksum, so a later session trusts only the bytes that were checked.
+        meta = json.loads(meta_path(partial).read_text())
+        meta["sha256"] = file_sha256(partial)
+        meta_path(partial).write_text(json.dumps(meta))
         # Metadata first, artifact last and atomically: an artifact that exists is complete.
         os.replace(meta_path(partial), meta_path(path))
         os.replace(partial, path)
@@ -227,21 +293,57 @@ def build(model: ModelSpec, lib: str, precision: str, out: Path) -> dict[str, An
 
 
 def build_file(source: UserModel, lib: str, precision: str, out: Path) -> dict[str, Any]:
-    """The same for a user's file: converted along the engine's route from its format, and
-    compared with the file run by its own runtime."""
+    """The same for a user's file: converted along the library's route from its format, and
+    compared with the file run by its own framework."""
     import tempfile
 
-    engine = engines.get(lib)
+    from pytest_mobiledl import routes
+
+    engine, fmt = engines.get(lib), usermodels.format_of(source.path)
+    if fmt in usermodels.TORCH_FORMATS:  # the zoo's own routes, with the user's weights
+        routes.route(lib, fmt)
+        return build(usermodels.torch_model(source), lib, precision, out)
+    if fmt in usermodels.TF_FORMATS:
+        return _build_tf(source, lib, precision, out)
     specs = usermodels.inputs(source.path, dict(source.pins))
     with tempfile.TemporaryDirectory(prefix="mobiledl-user-") as tmp:
         start = (usermodels.pinned_onnx(source.path, specs, Path(tmp) / "pinned.onnx")
-                 if source.path.suffix == ".onnx" else source.path)
-        convert = engines.file_route(engine, source.path.suffix)
+                 if usermodels.suffix(source.path) == ".onnx" else source.path)
+        convert = routes.converter(lib, fmt)
         convert(ModelSpec(source.id, "user", specs, source=start), precision, out)
         example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
         references = usermodels.reference(start, dict(zip([s.name for s in specs], example, strict=True)))
         others = usermodels.reference(start, dict(zip([s.name for s in specs], other, strict=True)))
-    return _describe(engine, out, precision, example, references, others)
+        from pytest_mobiledl.modelstats import file_macs
+
+        return {**_describe(engine, out, precision, example, references, others), "macs": file_macs(start)}
+
+
+def _build_tf(source: UserModel, lib: str, precision: str, out: Path) -> dict[str, Any]:
+    """A TensorFlow model: TensorFlow's converter for LiteRT, tf2onnx then the .onnx route otherwise."""
+    import tempfile
+
+    from pytest_mobiledl import routes, tfmodels
+
+    engine = engines.get(lib)
+    routes.route(lib, usermodels.format_of(source.path))
+    if precision not in engine.PRECISIONS:
+        raise ValueError(f"{lib} has no {precision} route (it has: {', '.join(engine.PRECISIONS)})")
+    if lib == "tflite":
+        pinned = usermodels.inputs(source.path, dict(source.pins))
+        tfmodels.to_tflite(source.path, pinned, precision, out)
+        example, other = (list(random_inputs(pinned, seed).values()) for seed in (0, 1))
+        references, others = tfmodels.run(source.path, pinned, example), tfmodels.run(source.path, pinned, other)
+        macs = tfmodels.stats(source.path, pinned)[1]
+        return {**_describe(engine, out, precision, example, references, others), "macs": macs}
+    with tempfile.TemporaryDirectory(prefix="mobiledl-tf-") as tmp:
+        # TensorFlow never loads here: MNN's converter aborts beside it (see tfmodels).
+        onnx_file, specs, (references, others), macs = tfmodels.to_onnx_apart(source.path, source.pins, Path(tmp))
+        # tf2onnx may rename inputs; the ONNX route takes the file's own names and the same shapes.
+        onnx_specs = usermodels.inputs(onnx_file, {})
+        engines.file_route(engine, ".onnx")(ModelSpec(source.id, "user", onnx_specs, source=onnx_file), precision, out)
+    example, other = (list(random_inputs(specs, seed).values()) for seed in (0, 1))
+    return {**_describe(engine, out, precision, example, references, others), "macs": macs}
 
 
 def _describe(engine: Any, out: Path, precision: str, example: list[Any], references: list[Any],
@@ -264,19 +366,24 @@ def _cache_key(model: str, engine: Any, precision: str, source: UserModel | None
     h = hashlib.sha256(precision.encode())
     if source is not None:
         h.update(repr(source.pins).encode())
-        with source.path.open("rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
+        for file in usermodels.files(source.path):  # a .py's own imports are not: --mobiledl-rebuild
+            h.update(str(file.relative_to(source.path) if source.path.is_dir() else file.name).encode())
+            with file.open("rb") as f:
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
     # The model (and the zoo files it imports), how it is instantiated, converted and checked
     # (this module's functions that shape an artifact, not its cache plumbing), and its route.
     model_module = [] if source else _zoo_modules(f"{MODELS_PACKAGE}.{model}")
     for module in (*model_module, "pytest_mobiledl.parity", "pytest_mobiledl.usermodels",
-                   "pytest_mobiledl.tensors", engine.__name__):
+                   "pytest_mobiledl.tensors", "pytest_mobiledl.tfmodels", "pytest_mobiledl.routes", engine.__name__):
         origin = importlib.util.find_spec(module).origin  # type: ignore[union-attr]
         h.update(Path(origin).read_bytes())  # type: ignore[arg-type]
-    for function in (ModelSpec.instantiate, _variance_preserving, build, build_file, _describe, _outputs):
+    # _convert: what the metadata records (its sha256); caches of an older layout are not reused.
+    for function in (ModelSpec.instantiate, _variance_preserving, build, build_file, _build_tf, _describe, _outputs,
+                     _convert):
         h.update(inspect.getsource(function).encode())
-    for dist in engine.CONVERTERS:
+    tf_source = source is not None and usermodels.format_of(source.path) in usermodels.TF_FORMATS
+    for dist in (*engine.CONVERTERS, *(("tensorflow-cpu", "tf2onnx") if tf_source else ())):
         h.update(f"{dist}={engines.version(dist)}".encode())
     return h.hexdigest()[:16]
 

@@ -11,6 +11,7 @@ import pytest
 
 from pytest_mobiledl.devices.adb import FILES, AdbDevice, discover, parse_servers
 from pytest_mobiledl.emulator import Farm
+from pytest_mobiledl.errors import RunnerError
 
 RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=10", "--libs=onnxruntime,tflite"]
 SAMPLES = Path(__file__).parents[1] / "native_runners"
@@ -118,7 +119,8 @@ def test_failed_push_is_one_line_and_other_devices_go_on(bench_dir: pytest.Pytes
     result = bench_dir.runpytest_subprocess(*RUN, "--libs=tflite", f"--devices={','.join(farm.serials)}",
                                             f"--adb-server={farm.server}")
     result.assert_outcomes(passed=1, failed=1)
-    result.stdout.fnmatch_lines([f"*{farm.serials[0]} tflite: push of * to {farm.serials[0]} failed: *"])
+    result.stdout.fnmatch_lines([f"*{farm.serials[0]} tflite: push of * to {farm.serials[0]} failed: "
+                                 "No space left on device"])
     result.stdout.no_fnmatch_line("*Traceback*")
 
 
@@ -143,3 +145,19 @@ def test_device_errors_are_one_usage_line(bench_dir: pytest.Pytester, adb_farm: 
     result = bench_dir.runpytest_subprocess("--collect-only", *args, *extra)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
+
+
+def test_a_push_that_arrives_altered_is_refused(adb_farm: Farm, tmp_path: Path) -> None:
+    device = devices(adb_farm)[adb_farm.serials[0]]
+    local = tmp_path / "model.bin"
+    local.write_bytes(b"\x01" * 50000)
+    staging = f"{FILES}/altered-test.part"
+    device.shell(f"mkdir -p {staging}")
+    try:
+        device._send(local, f"{staging}/model.bin")
+        device._verify(staging, {"model.bin": local})  # as sent: accepted
+        device.shell(f"printf x | dd of={staging}/model.bin bs=1 seek=100 conv=notrunc")  # one byte differs
+        with pytest.raises(RunnerError, match=r"model\.bin arrived altered"):
+            device._verify(staging, {"model.bin": local})
+    finally:
+        device.shell(f"rm -rf {staging}")

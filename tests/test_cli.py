@@ -32,3 +32,11 @@ def test_bad_choice_is_one_line() -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == ("mobiledl: --libs: caffe is not valid; choose from all, onnxruntime, tflite, ncnn, "
                                    "mnn, pytorch, executorch, mace, snpe")
+
+
+def test_a_model_cache_that_is_a_file_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("")
+    done = mobiledl("models", "list", "--models=tiny_cnn", f"--model-cache={tmp_path / 'file'}")
+    assert done.returncode == 2
+    assert done.stderr.strip() == (f"mobiledl: --model-cache={tmp_path / 'file'}: {tmp_path / 'file'} is a file, "
+                                   "not a folder; give a folder for converted models")

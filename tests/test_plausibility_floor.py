@@ -35,3 +35,13 @@ def test_a_summary_only_record_is_checked_on_its_fastest_figure() -> None:
 
 def test_unknown_macs_check_nothing() -> None:
     assert plausibility.check(from_dict(GOLDEN | {"samples_ms": [0.002] * 5}), None) is None
+
+
+@pytest.mark.parametrize("lib", ["onnxruntime", "tflite"])
+def test_a_model_files_macs_are_counted_from_its_graph_as_the_zoo_counts_them(lib: str, model_cache: Path) -> None:
+    from pytest_mobiledl import zoo
+    from pytest_mobiledl.modelstats import file_macs
+
+    artifact = zoo.artifact("tiny_cnn", lib, "fp32", model_cache)
+    assert artifact.meta["macs"] > 0
+    assert file_macs(artifact.path) == artifact.meta["macs"]

@@ -24,8 +24,16 @@ def report(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, st
 
 
 def journal(path: Path, records: list[RunRecord], header: bool = True) -> Path:
-    lines = [json.dumps({"journal": 1, "session": path.stem})] if header else []
-    path.write_text("\n".join([*lines, *(r.to_json() for r in records)]) + "\n")
+    """A journal as journal.py writes it (header, a line per report, end); without header: bare records."""
+    if not header:
+        path.write_text("\n".join(r.to_json() for r in records) + "\n")
+        return path
+    lines = [{"mobiledl_journal": 1, "session": path.stem, "items": []},
+             {"nodeid": "t::skipped", "item": "t::skipped", "outcome": "skipped", "when": "setup", "record": None},
+             *({"nodeid": f"t::{k}", "item": f"t::{k}", "outcome": "passed", "when": "call", "record": r.to_dict()}
+               for k, r in enumerate(records)),
+             {"end": "2026-12-03T09:00:00+00:00", "exitstatus": 0}]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
     return path
 
 
@@ -65,7 +73,7 @@ def test_journals_are_read_and_their_header_skipped(tmp_path: Path, capsys: pyte
 def test_a_line_cut_short_at_the_end_of_a_journal_is_tolerated(tmp_path: Path,
                                                                 capsys: pytest.CaptureFixture[str]) -> None:
     path = journal(tmp_path / "s.jsonl", RECORDS[:3])
-    path.write_text(path.read_text() + '{"lib": "onnx')
+    path.write_text(path.read_text() + '{"nodeid": "t::x", "record": {"lib": "onnx')
     assert report(capsys, str(path))[0] == 0
 
 

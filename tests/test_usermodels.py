@@ -65,8 +65,8 @@ def test_benchmarking_a_file_end_to_end(bench_dir: pytest.Pytester, onnx_file: P
                                             "--input-shape=input=1,3,32,32", "--libs=ncnn,pytorch",
                                             "--iterations=5", "-rs", "--benchmark-json=out.json")
     result.assert_outcomes(passed=1, skipped=1)
-    result.stdout.fnmatch_lines(["*pytorch has no route from .onnx files (it converts only the zoo's PyTorch "
-                                 "models)*"])
+    result.stdout.fnmatch_lines(["*pytorch has no route from ONNX models (.onnx; it converts PyTorch, "
+                                 "torch.export models)*"])
     [bench] = json.loads((bench_dir.path / "out.json").read_text())["benchmarks"]
     assert bench["param"] == "host-ncnn-my_net_v2-cpu-fp32-t1" and bench["extra_info"]["parity"]["passed"]
 

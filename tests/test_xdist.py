@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -31,6 +32,19 @@ def test_one_device_never_runs_two_items_at_once(bench_dir: pytest.Pytester) -> 
     result.assert_outcomes(passed=4)
     workers = {line.split("]")[0] for line in result.outlines if line.startswith("[gw") and "PASSED" in line}
     assert len(workers) == 1, result.stdout.str()  # all four host items on one worker
+
+
+def test_repeats_run_round_robin_on_the_devices_worker(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--threads=1", "--repeats=2", "-n", "2", "-v",
+                                            "--benchmark-autosave")
+    result.assert_outcomes(passed=4)
+    passed = [line for line in result.outlines if line.startswith("[gw") and "PASSED" in line]
+    order = [re.search(r"\[(host-[^]]+)\]", line).group(1) for line in passed]  # type: ignore[union-attr]
+    assert order == ["host-onnxruntime-tiny_cnn-cpu-fp32-t1-r1", "host-tflite-tiny_cnn-cpu-fp32-t1-r1",
+                     "host-onnxruntime-tiny_cnn-cpu-fp32-t1-r2", "host-tflite-tiny_cnn-cpu-fp32-t1-r2"]
+    run = saved(bench_dir.path)
+    assert {b["param"]: len(b["extra_info"]["repeats"]) for b in run["benchmarks"]} == {
+        "host-onnxruntime-tiny_cnn-cpu-fp32-t1": 2, "host-tflite-tiny_cnn-cpu-fp32-t1": 2}
 
 
 def saved(root: Path) -> dict:

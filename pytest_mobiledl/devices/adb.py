@@ -10,12 +10,17 @@ in its own working directory, removed at the end. Commands go through ``shell2(v
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import re
 import shlex
 import socket
+import stat
+import struct
+import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,6 +33,8 @@ if TYPE_CHECKING:
 
 ROOT = "/data/local/tmp/mobiledl"
 FILES = f"{ROOT}/files"
+#: The phone's lock folder: held for each run (see ``hold``).
+LOCK = f"{ROOT}/lock"
 #: Seconds for the short commands of the device layer itself (properties, mkdir, rm).
 QUICK_S = 30.0
 
@@ -97,6 +104,9 @@ class AdbDevice:
         self.server = server
         self._device = client.device(serial)
         self._pushed: set[str] = set()
+        self._reaped = False
+        #: Who holds the phone's lock: this machine, this process, this device object.
+        self._token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.workdir = f"{ROOT}/session-{uuid.uuid4().hex[:12]}"
 
     @cached_property
@@ -131,21 +141,58 @@ class AdbDevice:
             return remote
         staging = f"{FILES}/{digest[:24]}.{uuid.uuid4().hex[:8]}.part"
         self._checked(f"mkdir -p {shlex.quote(staging)}")
+        files = {path.relative_to(local.parent).as_posix(): path
+                 for path in (sorted(local.rglob("*")) if local.is_dir() else [local]) if path.is_file()}
         try:
-            for path in sorted(local.rglob("*")) if local.is_dir() else [local]:
-                if path.is_file():
-                    relative = path.relative_to(local.parent)
-                    self._device.sync.push(str(path), f"{staging}/{relative.as_posix()}", mode=0o755)
+            for relative, path in files.items():
+                self._send(path, f"{staging}/{relative}")
+            self._verify(staging, files)
             self._checked(f"mv {shlex.quote(staging)} {shlex.quote(remote.rsplit('/', 1)[0])}")
-        except (adbutils.AdbError, OSError, EOFError) as exc:
-            self.shell(f"rm -rf {shlex.quote(staging)}")
-            raise RunnerError(f"push of {local.name} to {self.serial} failed: {_one_line(exc)}") from None
+        except (adbutils.AdbError, OSError, EOFError, RunnerError) as exc:
+            self._remove(staging)
+            reason = str(exc) if isinstance(exc, RunnerError) else self._reason(exc)
+            raise RunnerError(f"push of {local.name} to {self.serial} failed: {reason}") from None
         self._pushed.add(remote)
         return remote
+
+    def _send(self, local: Path, remote: str, mode: int = 0o755) -> None:
+        """A sync SEND that keeps the device's reason for refusing it (adbutils' push says only
+        ``FAIL``): a full or read-only phone then says so."""
+        with self._device.open_transport(timeout=QUICK_S) as c, local.open("rb") as f:
+            c.send_command("sync:")
+            c.check_okay()
+            target = f"{remote},{stat.S_IFREG | mode}".encode()
+            c.conn.sendall(b"SEND" + struct.pack("<I", len(target)) + target)
+            for chunk in iter(lambda: f.read(64 * 1024 - 8), b""):  # a sync packet holds 64 KiB
+                c.conn.sendall(b"DATA" + struct.pack("<I", len(chunk)) + chunk)
+            c.conn.sendall(b"DONE" + struct.pack("<I", int(time.time())))
+            status = c.read_exact(8)
+            if status[:4] != b"OKAY":
+                reason = c.read_exact(struct.unpack("<I", status[4:])[0]).decode(errors="replace")
+                raise RunnerError(reason.strip() or status[:4].decode(errors="replace"))
+
+    def _verify(self, staging: str, files: Mapping[str, Path]) -> None:
+        """The content address names what was meant to land: check what did, before it is trusted."""
+        listed = " ".join(shlex.quote(name) for name in files)
+        done = self.shell(f"cd {shlex.quote(staging)} && sha256sum {listed}")
+        if done.returncode == 127:
+            return  # a device without sha256sum (Android < 6): the push's own checks must do
+        landed = {name: digest for digest, name in (line.split(None, 1) for line in done.stdout.splitlines()
+                                                    if line.strip())}
+        for name, path in files.items():
+            if landed.get(name, "").strip() != _digest_file(path):
+                raise RunnerError(f"{name} arrived altered (sha256 on the device differs from the host's)")
+
+    def _remove(self, staging: str) -> None:
+        try:
+            self.shell(f"rm -rf {shlex.quote(staging)}")
+        except RunnerError:
+            pass  # a device gone mid-push: the next session's push uses another staging name
 
     def run(self, argv: Sequence[str], timeout: float) -> Completed:
         import adbutils
 
+        self._server_alive()
         pidfile = f"{self.workdir}/.pid-{uuid.uuid4().hex[:8]}"
         # exec keeps the pid, so a timeout can kill exactly what was started.
         command = (f"mkdir -p {shlex.quote(self.workdir)} && cd {shlex.quote(self.workdir)} && "
@@ -156,7 +203,7 @@ class AdbDevice:
             self.shell(f"kill -9 $(cat {shlex.quote(pidfile)}) 2>/dev/null; rm -f {shlex.quote(pidfile)}")
             raise RunnerError(f"runner timed out after {timeout:g} s on {self.serial} (--runner-timeout)") from None
         except (adbutils.AdbError, OSError, EOFError) as exc:
-            raise RunnerError(f"lost {self.serial} while running: {_one_line(exc)}") from None
+            raise RunnerError(f"lost {self.serial} while running: {self._reason(exc)}") from None
         self.shell(f"rm -f {shlex.quote(pidfile)}")
         return Completed(done.returncode, done.stdout, done.stderr)
 
@@ -184,14 +231,69 @@ class AdbDevice:
         except MobiledlError:
             pass  # a device gone at the end of the session keeps its folder; the next session's differs
 
+    @contextmanager
+    def hold(self, run_s: float, wait_s: float) -> Iterator[None]:
+        """The phone's own lock, for sessions on other machines sharing it through an adb server.
+
+        ``mkdir`` is atomic; the folder says until when its holder may run (its runner timeout),
+        so a holder that died is overtaken after that, never while its run could still be going."""
+        lock, token = shlex.quote(LOCK), shlex.quote(self._token)
+        take = (f"mkdir -p {ROOT} && now=$(date +%s) && if mkdir {lock} 2>/dev/null || "
+                f"[ \"$(cat {lock}/until 2>/dev/null || echo 0)\" -lt \"$now\" ]; then "
+                f"echo $((now + {math.ceil(run_s)})) > {lock}/until && echo {token} > {lock}/owner && "
+                f"echo taken; fi")
+        deadline = time.monotonic() + wait_s
+        while self.shell(take).stdout.strip() != "taken":
+            if _dead_here(self.shell(f"cat {lock}/owner 2>/dev/null").stdout.strip()):
+                self.shell(f"rm -rf {lock}")  # left by a killed session of this machine
+                continue
+            if time.monotonic() > deadline:
+                raise RunnerError(f"{self.serial} is busy: a session on another machine holds {LOCK} "
+                                  f"(one run per phone at a time)")
+            time.sleep(0.5)
+        try:
+            yield
+        finally:
+            try:
+                self.shell(f"[ \"$(cat {lock}/owner 2>/dev/null)\" = {token} ] && rm -rf {lock}")
+            except RunnerError:
+                pass  # a phone gone mid-run keeps its lock until its time is up
+
+    def reap(self) -> None:
+        """Kill runners that a killed session left running here (found by their pid files), once."""
+        if self._reaped:
+            return
+        self._reaped = True
+        self.shell(f"for f in {ROOT}/session-*/.pid-*; do [ -f \"$f\" ] || continue; p=$(cat \"$f\"); "
+                   f"grep -q {ROOT} /proc/$p/cmdline 2>/dev/null && kill -9 $p; rm -f \"$f\"; done")
+
+    def _reason(self, exc: BaseException) -> str:
+        """The cause in words: adbutils' errors name the symptom (``Expected 5 bytes, got 0``)."""
+        host, _, port = self.server.rpartition(":")
+        if not listening(host, int(port)):
+            return f"the adb server {self.server} went away"
+        text = " ".join(str(exc).split())
+        if isinstance(exc, (EOFError, ConnectionError)) or re.match(r"Expected \d+ bytes", text):
+            return "the connection to the device closed (unplugged, rebooted, or adbd restarted)"
+        return text.removeprefix("FAIL").strip(" :") or type(exc).__name__
+
+    def _server_alive(self) -> None:
+        """adbutils starts an adb server when it finds none, one that would outlive the session:
+        a dead server fails this device's items instead."""
+        host, _, port = self.server.rpartition(":")
+        if not listening(host, int(port)):
+            raise RunnerError(f"adb server {self.server} is gone; not starting one "
+                              "(restart it with `adb start-server`, then rerun with --mobiledl-resume)")
+
     def shell(self, command: str, timeout: float = QUICK_S) -> Completed:
         """A short command of the device layer; one clear line if the device is gone."""
         import adbutils
 
+        self._server_alive()
         try:
             done = self._device.shell2(command, timeout=timeout, v2=True)
         except (adbutils.AdbError, OSError, EOFError) as exc:
-            raise RunnerError(f"device {self.serial} did not answer: {_one_line(exc)}") from None
+            raise RunnerError(f"device {self.serial} did not answer: {self._reason(exc)}") from None
         return Completed(done.returncode, done.stdout, done.stderr)
 
     def _checked(self, command: str) -> None:
@@ -220,6 +322,29 @@ def _digest(local: Path) -> str:
             with path.open("rb") as f:
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
+    return h.hexdigest()
+
+
+def _dead_here(owner: str) -> bool:
+    """True for a lock owner that was a process of this machine and is gone."""
+    host, _, rest = owner.partition(":")
+    pid = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def _digest_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
     return h.hexdigest()
 
 

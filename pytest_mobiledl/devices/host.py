@@ -1,4 +1,4 @@
-"""HostDevice: this machine, one fresh process per run."""
+"""HostDevice: this machine, one fresh process per run (forked from a library's server, or exec'd)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,18 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pytest_mobiledl.devices import Completed
+from pytest_mobiledl.devices import Completed, zygote
 from pytest_mobiledl.errors import RunnerError
+from pytest_mobiledl.interrupts import die_with_parent
 
 
 class HostDevice:
     serial = "host"
     workdir = "."
+
+    def __init__(self, fork: bool = False) -> None:
+        #: Runner runs fork from a server that imported the library once (devices/zygote.py).
+        self.zygotes = zygote.Zygotes() if fork and zygote.available() else None
 
     def info(self) -> Mapping[str, Any]:
         return _host_info()
@@ -26,18 +31,35 @@ class HostDevice:
         return str(local)
 
     def run(self, argv: Sequence[str], timeout: float) -> Completed:
-        # A session of its own, so a timeout kills the runner and anything it started.
+        done = self.zygotes.run(argv, timeout) if self.zygotes else None
+        if done is not None:
+            return done
+        # A session of its own, so a timeout kills the runner and anything it started; and it dies
+        # with this process, so a killed session leaves no runner at 100 % CPU behind.
+        parent = os.getpid()
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                start_new_session=True)
+                                start_new_session=True, preexec_fn=lambda: die_with_parent(parent))
         try:
             stdout, stderr = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
+            _kill_group(proc)
             _, stderr = proc.communicate()
             raise RunnerError(f"runner timed out after {timeout:g} s (--runner-timeout)", stderr[-2000:]) from None
+        except BaseException:  # Ctrl-C, SIGTERM (as KeyboardInterrupt): the group goes with us
+            _kill_group(proc)
+            proc.wait()
+            raise
         return Completed(proc.returncode, stdout, stderr)
 
     def cleanup(self) -> None:
+        if self.zygotes:
+            self.zygotes.close()
+
+
+def _kill_group(proc: subprocess.Popen[str]) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
         pass
 
 

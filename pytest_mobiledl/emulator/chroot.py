@@ -22,7 +22,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pytest_mobiledl.emulator import rootfs
+from pytest_mobiledl.emulator import rootfs, sysfs
 from pytest_mobiledl.emulator.errors import SandboxError
 from pytest_mobiledl.emulator.sandbox import Sandbox, Spawn, device_env
 
@@ -161,6 +161,8 @@ def _holder_script(layout: rootfs.Layout, exposed: list[str]) -> str:
         "mount --rbind /sys sys",
         f"mount --bind {shlex.quote(str(layout.cpu))} sys/devices/system/cpu",
     ]
+    for name, facts in (("thermal", sysfs.thermal_dir(layout)), ("power_supply", sysfs.power_dir(layout))):
+        lines.append(f"if [ -d sys/class/{name} ]; then mount --bind {shlex.quote(str(facts))} sys/class/{name}; fi")
     for path in exposed:
         _mount_point(root, path)
         target = shlex.quote("." + path)

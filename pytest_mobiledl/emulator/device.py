@@ -18,6 +18,7 @@ from pytest_mobiledl.emulator.props import DeviceProps
 from pytest_mobiledl.emulator.sandbox import Sandbox
 from pytest_mobiledl.emulator.services import Context, Service, route
 from pytest_mobiledl.emulator.streams import Stream
+from pytest_mobiledl.emulator.sysfs import Sysfs
 from pytest_mobiledl.emulator.wire import CLSE, CNXN, OKAY, OPEN, WRTE, Packet
 
 log = logging.getLogger(__name__)
@@ -34,8 +35,10 @@ class Device:
         self.props = props
         self.sandbox = sandbox
         self.faults = Faults()
+        #: The thermal zones, clocks and battery its /sys shows; programmable (sysfs.py).
+        self.sysfs = Sysfs(sandbox.layout, props)
         self.port = 0
-        self.context = Context(sandbox, self.faults)
+        self.context = Context(sandbox, self.faults, watchers=[self.sysfs.saw_command])
         self._connections: set[Connection] = set()
         self._server: asyncio.AbstractServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -54,8 +57,10 @@ class Device:
         else:
             raise EmulatorError("no free port outside the emulator range 5554-5585")
         self._server, self.port, self._loop = server, port, asyncio.get_running_loop()
+        self.sysfs.start()
 
     async def stop(self) -> None:
+        self.sysfs.stop()
         if self._server:
             self._server.close()
             await self._server.wait_closed()

@@ -36,6 +36,7 @@ DEFAULT_PROPERTIES: Mapping[str, str] = MappingProxyType(
         "ro.build.version.sdk": "34",
         "ro.build.version.release": "14",
         "ro.build.type": "user",
+        "ro.build.fingerprint": "mobiledl/loopback/loopback:14/LB1.0/1:user/release-keys",
         "ro.debuggable": "0",
     }
 )

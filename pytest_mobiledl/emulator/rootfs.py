@@ -5,6 +5,9 @@
 <base>/facts/meminfo         bound over /proc/meminfo
 <base>/facts/cpu/            bound over /sys/devices/system/cpu: possible, present, online,
                              cpuN/cpufreq/cpuinfo_{max,min}_freq, scaling_max_freq
+<base>/facts/thermal/        bound over /sys/class/thermal: thermal_zoneN/{type,temp}
+<base>/facts/power_supply/   bound over /sys/class/power_supply: battery/, usb/
+                             (sysfs.py keeps these and the cpufreq clocks current)
 <base>/facts/passwd, group   the host's, plus the "shell" user 2000
 """
 
@@ -15,6 +18,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_mobiledl.emulator import sysfs
 from pytest_mobiledl.emulator.props import DeviceProps
 
 SHELL_UID = 2000  # Android's "shell": adb shell runs as it and pushed files belong to it
@@ -37,6 +41,29 @@ awk -v k="$1" -v d="${{2-}}" \\
 
 # Android reports the online cores; without this, coreutils would report the host's.
 _NPROC = "#!/bin/sh\necho {cores}\n"
+
+# toybox's taskset, for a device whose cpus are not this machine's: the mask is logged (so tests
+# see what a phone would have been asked) and the command runs unpinned.
+_TASKSET = """#!/bin/sh
+if [ "$1" = -p ] || [ $# -lt 2 ]; then echo "taskset: only 'taskset MASK COMMAND…' is emulated" >&2; exit 1; fi
+echo "$1 $2" >> "${TMPDIR:-/data/local/tmp}/emulator-taskset.log"
+shift
+exec "$@"
+"""
+
+# dumpsys power / thermalservice, in the lines the plugin reads: status from the hottest CPU zone.
+_DUMPSYS = """#!/bin/sh
+case "$1" in
+power) printf 'Display Power: state=ON\nmWakefulness=Awake\n' ;;
+thermalservice)
+    for z in {thermal}/thermal_zone*; do echo "$(cat "$z/type") $(cat "$z/temp")"; done | awk '
+        {{ t = $2 / 1000; cpu = $1 ~ /cpu/; if (cpu && t > hot) hot = t
+           line[NR] = sprintf("\tTemperature{{mValue=%.1f, mType=%d, mName=%s, mStatus=0}}", t, cpu ? 0 : 2, $1) }}
+        END {{ print "Thermal Status: " (hot >= 55 ? 3 : hot >= 50 ? 2 : hot >= 45 ? 1 : 0);
+              print "Current temperatures from HAL:"; for (i = 1; i <= NR; i++) print line[i] }}' ;;
+*) echo "Can't find service: $1" ;;
+esac
+"""
 
 
 @dataclass(frozen=True)
@@ -76,6 +103,10 @@ def build(layout: Layout, props: DeviceProps, owner: int | None, build_prop: str
     layout.host(BUILD_PROP).write_text(props.build_prop())
     _script(bin_dir / "getprop", _GETPROP.format(props=shlex.quote(build_prop)))
     _script(bin_dir / "nproc", _NPROC.format(cores=props.cores))
+    _script(bin_dir / "taskset", _TASKSET)
+    # Scripts' own paths are not rewritten: a rewriting sandbox's dumpsys reads the folder itself.
+    thermal = "/sys/class/thermal" if build_prop == BUILD_PROP else str(sysfs.thermal_dir(layout))
+    _script(bin_dir / "dumpsys", _DUMPSYS.format(thermal=shlex.quote(thermal)))
     if not (bin_dir / "sh").is_symlink():
         (bin_dir / "sh").symlink_to("/bin/sh")  # for scripts written for a phone
     _write_facts(layout, props)
@@ -98,6 +129,7 @@ def _write_facts(layout: Layout, props: DeviceProps) -> None:
         (cpu / f"cpu{core}" / "online").write_text("1\n")
         for name, value in (("cpuinfo_max_freq", khz), ("scaling_max_freq", khz), ("cpuinfo_min_freq", MIN_FREQ_KHZ)):
             (freq / name).write_text(f"{value}\n")
+    sysfs.Sysfs(layout, props)  # writes the first state of the thermal, cpufreq and battery files
     _with_shell_user(
         Path("/etc/passwd"), layout.facts / "passwd", f"shell:x:{SHELL_UID}:{SHELL_UID}::{TMP}:/system/bin/sh"
     )

@@ -4,7 +4,8 @@ Two kinds, one interface:
 - `ChrootSandbox` (chroot.py; root with mount namespaces): commands run as uid 2000 in a chroot
   that sees a real /data/local/tmp and the host's binaries and Python interpreters.
 - `RewriteSandbox` (here; no privilege needed): commands run as the current user, and device
-  paths in the command text (/data/local/tmp, /system, /proc/meminfo, /sys/devices/system/cpu)
+  paths in the command text (/data/local/tmp, /system, /proc/meminfo, /sys/devices/system/cpu,
+  /sys/class/thermal, /sys/class/power_supply)
   are rewritten to the folder. Shebangs and paths built at run time are not rewritten.
 """
 
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from pytest_mobiledl.emulator import rootfs
+from pytest_mobiledl.emulator import rootfs, sysfs
 from pytest_mobiledl.emulator.errors import SandboxError
 from pytest_mobiledl.emulator.props import DeviceProps
 
@@ -93,6 +94,8 @@ class RewriteSandbox(Sandbox):
             "/system": root + "/system",
             "/proc/meminfo": str(layout.meminfo),
             "/sys/devices/system/cpu": str(layout.cpu),
+            "/sys/class/thermal": str(sysfs.thermal_dir(layout)),
+            "/sys/class/power_supply": str(sysfs.power_dir(layout)),
         }
         names = "|".join(re.escape(prefix) for prefix in sorted(self._targets, key=len, reverse=True))
         # A device path starts a word and ends at a separator: "/systemd" and "/x/system" stay.

@@ -7,8 +7,9 @@ output cannot prove which one ran. There is no warm-up switch: the spec asks for
 
 Output: ET_LOG lines on stderr, ``I 00:00:00.004817 executorch:executor_runner.cpp:233] msg``
 (only with the posix PAL; the android PAL sends them to logcat and the parser sees nothing).
-Recent builds log ``Model loaded in X ms.`` and ``Iteration i of N: X ms`` per run; all builds
-log ``Model executed successfully N time(s) in X ms.`` (the total).
+v1.3+ (2026-04) log ``Model loaded in X ms.`` and ``Iteration i of N: X ms`` per run; v0.6+
+log ``Model executed successfully N time(s) in X ms.`` (the total); older builds log no time.
+Thread-pool builds echo ``Resetting threadpool with num threads = N`` (checked).
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ LIB = "executorch"
 
 _LOG = r"^[IWEFD] [\d:.]+ executorch:[^\]]*\] "
 _ITERATION = re.compile(_LOG + r"Iteration (\d+) of (\d+): (\S+) ms\s*$", re.MULTILINE)
-_TOTAL = _LOG + r"Model executed successfully (\d+) time\(s\) in (\S+) ms\."
+#: ``… N time(s) in X ms.`` since v0.6 (2025-03); ``… N time(s).`` before, with no time at all.
+_TOTAL = _LOG + r"Model executed successfully (\d+) time\(s\)(?: in (\S+) ms)?\."
 
 
 def build_plan(request: RunRequest) -> RunPlan:
@@ -62,11 +64,27 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
     )
     scan.check_exit(LIB, returncode, text)
     scan.search(LIB, _LOG + r"Model file \S+ is loaded\.", text, "'Model file … is loaded'")
+    asked = request.warmup + request.iterations
+    scan.check_echo(
+        LIB,
+        text,
+        (
+            # ET_USE_THREADPOOL builds since v0.6 (2025-03) echo the --cpu_threads they applied.
+            ("threads", _LOG + r"Resetting threadpool with num threads = (\d+)", request.threads),
+            ("executions", _LOG + r"Iteration \d+ of (\d+):", asked),
+            ("executions", _TOTAL, asked),
+        ),
+    )
     total = scan.search(LIB, _TOTAL, text, "'Model executed successfully'")
     executions = int(total.group(1))
-    asked = request.warmup + request.iterations
-    if executions != asked:
-        raise ToolError(LIB, "implausible", f"ran {executions} executions, asked {asked}", scan.tail(text))
+    if total.group(2) is None and not _ITERATION.search(text):
+        raise ToolError(
+            LIB,
+            "missing_lines",
+            "this executor_runner prints no time (before v0.6 'Model executed successfully N time(s).' "
+            "had none): build v0.6 or later",
+            scan.tail(text),
+        )
     loaded = scan.optional(_LOG + r"Model loaded in (\S+) ms\.", text)
     init_ms = scan.number(LIB, loaded.group(1), "load time", text) if loaded else None
     flags = ["backend_unverified"] + (["min_time_ignored"] if request.min_time_s > 0 else [])

@@ -3,7 +3,9 @@
 Since v1.1 the runtime (CPU/GPU/DSP/APU) and the data type are fixed in the deployment yml at
 conversion time; ``mace_run`` has no ``--device`` flag any more. The argv is therefore the same
 for every backend and the parser checks the ``runtimes: [...]`` line MACE prints instead.
-The model is a ``.pb`` graph with its ``.data`` weights beside it (same stem).
+The model is a ``.pb`` graph with its ``.data`` weights beside it (same stem). A v1.0.x build
+still has ``--device`` (default GPU) and echoes ``device: X`` instead: caught as a mismatch.
+The ``num_threads:`` and ``round:`` echoes are checked against the request.
 
 ``mace_run`` needs the input/output node names and shapes and one raw float32 file per input
 (``<input_file>_<name>``, non-alphanumerics replaced by ``_``): the plan stages zero-filled ones.
@@ -23,7 +25,7 @@ from pytest_mobiledl.native.spec import Command, RunPlan, RunRequest, StagedFile
 LIB = "mace"
 
 #: Runtime names MACE prints for each backend id (DSP: Hexagon nn, HTA or HTP).
-RUNTIMES = {"cpu": ("CPU",), "gpu": ("GPU",), "dsp": ("DSP", "HTA", "HTP"), "npu": ("APU",)}
+RUNTIMES = {"cpu": ("CPU",), "gpu": ("GPU",), "dsp": ("DSP", "HEXAGON", "HTA", "HTP"), "npu": ("APU",)}
 
 _LOG = r"^[IWEF] \S+:\d+\] "
 
@@ -96,6 +98,14 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
     )
     scan.check_exit(LIB, returncode, text)
     _check_runtime(text, request)
+    scan.check_echo(
+        LIB,
+        text,
+        (
+            ("threads", _LOG + r"num_threads: (-?\d+)$", request.threads),
+            ("rounds", _LOG + r"round: (-?\d+)$", request.iterations),
+        ),
+    )
     rounds = int(scan.search(LIB, _LOG + r"round: (\d+)\s*$", text, "'round:'").group(1))
     init = scan.search(LIB, _LOG + r"Total init latency: (\S+) ms", text, "'Total init latency'")
     warm = scan.search(LIB, _LOG + r"1st warm up run latency: (\S+) ms", text, "'1st warm up run latency'")
@@ -122,10 +132,23 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
 
 
 def _check_runtime(text: str, request: RunRequest) -> None:
-    found = scan.search(LIB, _LOG + r"runtimes: \[([^\]]*)\]", text, "'runtimes:'")
+    """v1.1 prints the runtimes fixed in the yml (``runtimes: [CPU, GPU]``); v1.0 had a
+    ``--device`` flag, default GPU, echoed as ``device: GPU``: this spec passes none."""
+    found = scan.optional(_LOG + r"runtimes: \[([^\]]*)\]", text)
+    if found is None:
+        device = scan.search(LIB, _LOG + r"device: (\w+)$", text, "'runtimes:' (v1.1) or 'device:' (v1.0)")
+        if device.group(1) not in RUNTIMES[request.backend]:
+            raise ToolError(
+                LIB,
+                "settings_mismatch",
+                f"asked {request.backend}, mace_run ran on {device.group(1)} "
+                "(a v1.0 build: its --device defaults to GPU; use v1.1, where the yml fixes the runtime)",
+                scan.tail(text),
+            )
+        return
     runtimes = {r.strip() for r in found.group(1).split(",") if r.strip()}
     if not runtimes & set(RUNTIMES[request.backend]):
-        kind = "delegate_fallback" if runtimes == {"CPU"} else "bad_flags"
+        kind = "delegate_fallback" if runtimes == {"CPU"} else "settings_mismatch"
         raise ToolError(
             LIB,
             kind,

@@ -1,8 +1,9 @@
 """MNN ``benchmark.out``: ``models_dir loop warmup forwardtype threads precision``, all positional.
 
-It benchmarks *every* file in ``models_dir`` (not only ``*.mnn``), so this spec passes the
-model's parent directory and the integrator must put the model alone in it. Weights are
-re-randomised on load. Output (stdout)::
+It benchmarks *every* file in ``models_dir`` (not only ``*.mnn``; readdir order), one row per
+file, so this spec passes the model's parent directory and picks the row named for the model
+(a folder holding other models costs time, not correctness). Weights are re-randomised on load.
+Output (stdout)::
 
     MNN benchmark
     Forward type: CPU thread=4 precision=1 sparsity=0 sparseBlockOC=1 testQuantizedModel=0 …
@@ -16,7 +17,7 @@ import posixpath
 import re
 
 from pytest_mobiledl.native import scan
-from pytest_mobiledl.native.spec import Command, RunPlan, RunRequest, ToolError, ToolOutput, ToolSpec
+from pytest_mobiledl.native.spec import Command, RunPlan, RunRequest, ToolOutput, ToolSpec
 
 LIB = "mnn"
 
@@ -27,7 +28,11 @@ _FORWARD_NAME = {0: "CPU", 3: "OpenCL", 5: "N/A", 7: "Vulkan"}
 #: BackendConfig::PrecisionMode: 1 High keeps fp32, 2 Low allows fp16 (needs MNN_ARM82 on CPU).
 PRECISION = {"fp32": 1, "fp16": 2, "int8": 1}
 
-_RESULT = r"^\[ - \] (\S+)\s+max =\s*(\S+) ms\s+min =\s*(\S+) ms\s+avg =\s*(\S+) ms\s*$"
+#: ``[ - ] %-24s    max = %8.3f ms  min = … avg = …`` (``%8.3fms``, no space, before 1.1.5);
+#: ``quant-<name>`` rows too when testQuantizedModel=1 (2.6.2+).
+_ROW = re.compile(
+    r"^\[ - \] (?P<name>.+?)\s+max =\s*(\S+?)\s*ms\s+min =\s*(\S+?)\s*ms\s+avg =\s*(\S+?)\s*ms$", re.MULTILINE
+)
 
 
 def build_plan(request: RunRequest) -> RunPlan:
@@ -46,36 +51,20 @@ def build_plan(request: RunRequest) -> RunPlan:
 def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> ToolOutput:
     text = scan.combined(stdout, stderr)
     scan.check_runner(LIB, text)
-    scan.fail_on(
-        LIB,
-        text,
-        (
-            (r"^open \S+ failed", "missing_model", "the models directory could not be opened"),
-            (
-                r"Can't Find type=\d+ backend",
-                "delegate_fallback",
-                "this MNN build lacks the backend, it ran on the CPU",
-            ),
-            (r"Invalid Model|Create Session Error|Error for Create", "init_failed", "the session could not be created"),
-        ),
-    )
+    rows = list(_ROW.finditer(text))
+    name = posixpath.basename(request.model)
+    mine = [r for r in rows if r.group("name") == name]
+    # Each model's own messages come just before its row: another model's are not this item's.
+    scope = scan.section(text, rows, mine)
+    scan.fail_on(LIB, scope, _ERRORS)
     if request.backend == "cpu":
-        scan.fail_on(LIB, text, ((r"Don't support type", "unsupported_op", "an operator has no CPU kernel"),))
+        scan.fail_on(LIB, scope, ((r"Don't support type", "unsupported_op", "an operator has no CPU kernel"),))
     scan.check_exit(LIB, returncode, text)
     _check_settings(text, request)
-    rows = list(re.finditer(_RESULT, text, re.MULTILINE))
-    name = posixpath.basename(request.model)
-    if len(rows) != 1 or rows[0].group(1) != name:
-        found = ", ".join(r.group(1) for r in rows) or "none"
-        raise ToolError(
-            LIB,
-            "missing_model" if not rows else "missing_lines",
-            f"expected one result line for {name}, found {found} (the model must be alone in its directory)",
-            scan.tail(text),
-        )
-    high, low, mean = (scan.number(LIB, v, "latency", text) for v in rows[0].groups()[1:])
+    row = scan.pick_row(LIB, rows, (name,), text)
+    high, low, mean = (scan.number(LIB, v, "latency", text) for v in row.groups()[1:])
     flags = ["min_max_avg_only"]
-    if request.backend != "cpu" and scan.optional(r"Don't support type", text):
+    if request.backend != "cpu" and scan.optional(r"Don't support type", scope):
         flags.append("delegate_fallback_cpu")
     if request.min_time_s > 0:
         flags.append("min_time_ignored")
@@ -83,30 +72,40 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
         lib=LIB,
         samples_ms=None,
         summary_ms={"min": low, "max": high, "mean": mean},
-        count=int(scan.search(LIB, r"Benchmarking\.\.\. loop = (\d+)", text, "'Benchmarking... loop ='").group(1)),
+        count=int(scan.search(LIB, _LOOP, text, "'Benchmarking... loop ='").group(1)),
         flags=tuple(flags),
         raw_tail=scan.tail(text),
     )
 
 
+_ERRORS = (
+    (r"^open \S+ failed", "missing_model", "the models directory could not be opened"),
+    (r"Can't Find type=\d+ backend", "delegate_fallback", "this MNN build lacks the backend, it ran on the CPU"),
+    (r"Invalid Model|Create Session Error|Error for Create", "init_failed", "the session could not be created"),
+)
+
+_FORWARD = r"^Forward type: \**([\w/]+)\**\s"
+_LOOP = r"Benchmarking\.\.\. loop = (\d+)"
+
+
 def _check_settings(text: str, request: RunRequest) -> None:
-    echo = scan.search(
-        LIB, r"^Forward type: \**([\w/]+)\**\s+thread=(\d+)\**\s+precision=(\d+)", text, "'Forward type:'"
+    """The echo says what ran: ``Forward type: **CPU** thread=4** precision=2`` until 2.6.2
+    (precision since 0.1.1.2), without asterisks since; ``, warmup = N`` since 0.2.2.2.
+    A build whose positional arguments differ (before 0.2.2.2 the third was the forward type)
+    shows up here as a contradiction."""
+    scan.check_echo(
+        LIB,
+        text,
+        (
+            ("forward type", _FORWARD, _FORWARD_NAME[FORWARD[request.backend]]),
+            ("threads", r"^Forward type: .*?\bthread=(\d+)", request.threads),
+            ("precision", r"^Forward type: .*?\bprecision=(\d+)", PRECISION[request.precision]),
+            ("loop", r"Benchmarking\.\.\. loop = ([^,\s]+)", request.iterations),
+            ("warmup", r"Benchmarking\.\.\. loop = [^,\s]+, warmup = (\d+)", request.warmup),
+        ),
     )
-    expected = (_FORWARD_NAME[FORWARD[request.backend]], request.threads, PRECISION[request.precision])
-    got = (echo.group(1), int(echo.group(2)), int(echo.group(3)))
-    if got != expected:
-        raise ToolError(
-            LIB,
-            "bad_flags",
-            f"benchmark.out ran {got}, asked {expected} (forward, threads, precision)",
-            scan.tail(text),
-        )
-    warmup = scan.search(LIB, r"Benchmarking\.\.\. loop = \d+, warmup = (\d+)", text, "'warmup ='").group(1)
-    if int(warmup) != request.warmup:
-        raise ToolError(
-            LIB, "bad_flags", f"benchmark.out warmed up {warmup} times, asked {request.warmup}", scan.tail(text)
-        )
+    scan.search(LIB, r"^Forward type: .*?\bthread=\d+.*?\bprecision=\d+", text, "'Forward type: … precision='")
+    scan.search(LIB, _LOOP + r", warmup = \d+", text, "'Benchmarking... loop = N, warmup = N'")
 
 
 SPEC = ToolSpec(

@@ -1,17 +1,21 @@
 """ncnn ``benchncnn``: positional arguments, then ``param=`` and ``shape=`` for one user model.
 
 ``benchncnn [loop] [threads] [powersave] [gpu_device] [cooling_down] param=X.param shape=[w,h,c]``
-(``param=``/``shape=`` exist since release 20230816). Without ``param=`` it benchmarks its
-built-in list, reading each ``<name>.param`` from the working directory: useless for one
-converted model, so this spec always passes ``param=`` with the absolute path. Only the
-``.param`` is read; weights are zero-filled (timing does not depend on them).
+(``param=``/``shape=`` exist since release 20230816). Without ``param=`` (or on an older build,
+which ignores extra arguments) it benchmarks its built-in list, rows named by bare model names:
+each ``<name>.param`` read from the working directory before 20260113, compiled in since. This
+spec always passes ``param=`` with the absolute path; a bare-name row of the requested model
+is still used, flagged ``settings_mismatch``. Only the ``.param`` is read; weights are
+zero-filled (timing does not depend on them).
 
-Everything goes to stderr: the settings echoed as ``key = value`` lines, Vulkan device lines
-when a GPU is used, then one ``<param path>  min = X  max = Y  avg = Z`` line (ms, 2 decimals).
+Everything goes to stderr: the settings echoed as ``key = value`` lines (checked against the
+request), Vulkan device lines when a GPU is used, then one ``<name>  min = X  max = Y  avg = Z``
+row per model (ms, 2 decimals).
 """
 
 from __future__ import annotations
 
+import posixpath
 import re
 
 from pytest_mobiledl.native import scan
@@ -22,10 +26,13 @@ LIB = "ncnn"
 #: benchncnn's own warm-up loop (10 on a Vulkan GPU, 8 on CPU); it has no switch for it.
 WARMUP = {"cpu": 8, "gpu": 10}
 
-#: 0 = all cores: the other tools do not pin threads either, so neither does this spec.
-POWERSAVE = 0
+#: benchncnn pins its threads itself (powersave 0 = all, 1 = little, 2 = big cores): told the
+#: same as --cores, whose taskset mask it would otherwise override; a cpu list is taskset's alone.
+POWERSAVE = {"all": 0, "little": 1, "big": 2}
 
-_RESULT = r"^\s*(\S+)\s+min =\s*(\S+)\s+max =\s*(\S+)\s+avg =\s*(\S+)\s*$"
+#: One row per model: ``%20s  min = %7.2f  max = %7.2f  avg = %7.2f`` since 2019-03 (``%16s`` and
+#: ``%-20s`` before). Named by the param path with ``param=``, by a bare name in list mode.
+_ROW = re.compile(r"^(?P<name>.+?)\s+min =\s*(\S+)\s+max =\s*(\S+)\s+avg =\s*(\S+)$", re.MULTILINE)
 
 
 def build_plan(request: RunRequest) -> RunPlan:
@@ -35,9 +42,9 @@ def build_plan(request: RunRequest) -> RunPlan:
         request.binary,
         str(request.iterations),
         str(request.threads),
-        str(POWERSAVE),
+        str(POWERSAVE.get(request.cores, 0)),
         "0" if request.backend == "gpu" else "-1",
-        "0",  # no 10 s cooling-down sleep: the plugin schedules rest between items itself
+        "0",  # no fixed 10 s cooling-down sleep: the plugin waits for --cooldown-temp itself
         f"param={request.model}",
         f"shape={shape_arg(request)}",
     )
@@ -68,43 +75,24 @@ def shape_arg(request: RunRequest) -> str:
 def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> ToolOutput:
     text = scan.combined(stdout, stderr)
     scan.check_runner(LIB, text)
-    scan.fail_on(
-        LIB,
-        text,
-        (
-            (r"^fopen .* failed|^_wfopen .* failed", "missing_model", "the .param could not be opened"),
-            (r"layer \S+ not exists or registered", "unsupported_op", "a layer type is not in this build"),
-            (
-                r"param is too old|invalid layer_count|parse \w+ failed|network graph not ready",
-                "init_failed",
-                "the .param could not be loaded",
-            ),
-            (
-                r"input \d+ tensors while model has \d+ inputs|input tensor shape empty|unsupported input shape",
-                "bad_input",
-                "the shapes given do not fit the model",
-            ),
-            (r"unrecognized arg", "bad_flags", "this benchncnn build is older than 20230816 (no param=)"),
-            (
-                r"no vulkan device|vkCreateInstance failed|load vulkan driver failed|vkCreateDevice failed",
-                "delegate_failed",
-                "Vulkan could not be set up",
-            ),
-        ),
-    )
+    rows = list(_ROW.finditer(text))
+    names = (request.model, posixpath.basename(request.model).removesuffix(".param"))
+    mine = [r for r in rows if r.group("name") in names]
+    # A load error is printed just above its model's row; in list mode other models' errors
+    # (their .param absent from the working directory) are not this item's.
+    scope = scan.section(text, rows, mine)
+    scan.fail_on(LIB, scope, _ERRORS)
     scan.check_exit(LIB, returncode, text)
     _check_settings(text, request)
-    rows = [m for m in re.finditer(_RESULT, text, re.MULTILINE) if m.group(1) == request.model]
-    if len(rows) != 1:
-        raise ToolError(
-            LIB, "missing_lines", f"{len(rows)} result lines for {request.model} (expected 1)", scan.tail(text)
-        )
-    low, high, mean = (scan.number(LIB, v, "latency", text) for v in rows[0].groups()[1:])
+    row = scan.pick_row(LIB, rows, names, text)
+    low, high, mean = (scan.number(LIB, v, "latency", text) for v in row.groups()[1:])
     flags = ["min_max_avg_only"]
     if request.warmup != WARMUP[request.backend]:
         flags.append("warmup_fixed")
     if request.min_time_s > 0:
         flags.append("min_time_ignored")
+    if row.group("name") != request.model:
+        flags.append("settings_mismatch")  # built-in list mode: param= was ignored
     return ToolOutput(
         lib=LIB,
         samples_ms=None,
@@ -115,16 +103,47 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
     )
 
 
+_ERRORS = (
+    (r"^fopen .* failed|^_wfopen .* failed", "missing_model", "the .param could not be opened"),
+    (r"layer \S+ not exists or registered", "unsupported_op", "a layer type is not in this build"),
+    (
+        r"param is too old|invalid layer_count|parse \w+ failed|network graph not ready",
+        "init_failed",
+        "the .param could not be loaded",
+    ),
+    (
+        r"input \d+ tensors while model has \d+ inputs|input tensor shape empty|unsupported input shape",
+        "bad_input",
+        "the shapes given do not fit the model",
+    ),
+    (r"unrecognized arg", "bad_flags", "benchncnn did not understand an argument"),
+    (
+        r"no vulkan device|vkCreateInstance failed|load vulkan driver failed|vkCreateDevice failed",
+        "delegate_failed",
+        "Vulkan could not be set up",
+    ),
+)
+
+
 def _check_settings(text: str, request: RunRequest) -> None:
-    """The echo proves which settings ran; a GPU run must also show its Vulkan device."""
-    threads = int(scan.search(LIB, r"^num_threads = (\d+)", text, "'num_threads ='").group(1))
-    gpu = int(scan.search(LIB, r"^gpu_device = (-?\d+)", text, "'gpu_device ='").group(1))
-    if threads != request.threads:
-        raise ToolError(LIB, "bad_flags", f"asked {request.threads} threads, benchncnn used {threads}", scan.tail(text))
-    if (gpu >= 0) != (request.backend == "gpu"):
-        raise ToolError(
-            LIB, "bad_flags", f"gpu_device = {gpu} does not match backend {request.backend}", scan.tail(text)
-        )
+    """The echo proves which settings ran; a GPU run must also show its Vulkan device.
+
+    ``loop_count``/``num_threads``/``powersave`` are echoed since 2018, ``gpu_device`` since
+    2019-01 and ``cooling_down`` since 2020-02: every build with ``param=`` prints all five.
+    """
+    for name in ("loop_count", "num_threads", "gpu_device"):
+        scan.search(LIB, rf"^{name} = -?\d+$", text, f"'{name} ='")
+    scan.check_echo(
+        LIB,
+        text,
+        (
+            ("loop_count", r"^loop_count = (-?\d+)$", request.iterations),
+            ("num_threads", r"^num_threads = (-?\d+)$", request.threads),
+            ("powersave", r"^powersave = (-?\d+)$", POWERSAVE),
+            ("gpu_device", r"^gpu_device = (-?\d+)$", 0 if request.backend == "gpu" else -1),
+            ("cooling_down", r"^cooling_down = (-?\d+)$", 0),
+        ),
+    )
     if request.backend == "gpu" and scan.optional(r"^\[\d+ .+?\]\s+queueC=", text) is None:
         raise ToolError(
             LIB,

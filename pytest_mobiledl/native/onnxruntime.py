@@ -5,7 +5,9 @@ This spec runs ``-m times -r N`` (a fixed run count) with ``-I`` (generate input
 printed: ``Total inference requests: N``, ``Average inference time cost[ total]: X ms`` (the
 ``total`` word came with later releases), ``Min/Max/P50/P90/P95/P99/P999 Latency: X s``,
 ``Session creation time cost: X s``, ``First inference time cost: N ms`` (whole ms) and
-``Peak working set size: N bytes``. It always does exactly one warm-up run.
+``Peak working set size: N bytes``. It always does exactly one warm-up run. Since about 1.8
+it echoes ``Setting intra_op_num_threads to N`` (for ``-x`` > 0) and, without a result file,
+``Runs:N``: both are checked against the request, as is the request count (``-r`` is exact).
 """
 
 from __future__ import annotations
@@ -91,6 +93,15 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
         ),
     )
     scan.check_exit(LIB, returncode, text)
+    scan.check_echo(
+        LIB,
+        text,
+        (
+            ("threads", r"^Setting intra_op_num_threads to (\d+)$", request.threads),
+            ("runs", r"^Total inference requests: (\d+)$", request.iterations),
+            ("runs", r"^Runs:\s*(\d+)$", request.iterations),
+        ),
+    )
     fallback = _partition(text, request)
     count = int(scan.search(LIB, r"^Total inference requests: (\d+)", text, "'Total inference requests'").group(1))
     mean = scan.search(LIB, r"^Average inference time cost(?: total)?: (\S+) ms", text, "'Average inference time cost'")

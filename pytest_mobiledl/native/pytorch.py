@@ -84,6 +84,13 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
     samples = tuple(_sample_us(m.group(1), text) / 1000.0 for m in _PEP.finditer(text))
     if not samples:
         raise ToolError(LIB, "missing_lines", "no PyTorchObserver lines (was --report_pep ignored?)", scan.tail(text))
+    if len(samples) > request.iterations:
+        raise ToolError(
+            LIB,
+            "settings_mismatch",
+            f"asked {request.iterations} runs, the tool printed {len(samples)} PyTorchObserver lines",
+            scan.tail(text),
+        )
     sample_mean = math.fsum(samples) / len(samples)
     # The printed mean also times the loop itself; more than 10 % apart means lines are missing.
     if abs(mean_us / 1000.0 - sample_mean) > 0.1 * sample_mean:

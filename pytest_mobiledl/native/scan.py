@@ -23,10 +23,14 @@ _CRASH_TEXT = re.compile(
 
 
 def combined(stdout: str, stderr: str) -> str:
-    """Both streams, stdout first: tools split their lines between them inconsistently."""
-    if stdout and stderr:
-        return stdout.rstrip("\n") + "\n" + stderr
-    return stdout or stderr
+    """Both streams, stdout first, one tool line per line with its padding stripped.
+
+    Tools split their lines between the streams inconsistently; an adb pty ends lines with
+    ``\r\n``; padding moves with versions and printf widths (MNN's warm-up line ends in
+    ``"\n "``, so the next line starts with a space; benchncnn right-aligns names with ``%20s``).
+    """
+    text = stdout.rstrip("\n") + "\n" + stderr if stdout and stderr else stdout or stderr
+    return "\n".join(line.strip() for line in text.splitlines())
 
 
 def tail(text: str) -> str:
@@ -63,14 +67,60 @@ def _compiled(pattern: str | re.Pattern[str]) -> re.Pattern[str]:
     return pattern if isinstance(pattern, re.Pattern) else re.compile(pattern, re.MULTILINE)
 
 
-def first_line(pattern: str, text: str) -> str | None:
-    """The whole line holding the first match: the tool's own words make the best cause."""
-    found = re.search(pattern, text, re.MULTILINE)
-    if found is None:
-        return None
+def check_echo(lib: str, text: str, echoes: Iterable[tuple[str, str, object]]) -> None:
+    """Every setting the tool printed back must be the one asked: ``(what, pattern, asked)``.
+
+    The pattern's first group is the echoed value; each occurrence is checked (some tools echo
+    a setting twice). An absent echo is not checked here: required lines are ``search``'s job.
+    """
+    for what, pattern, asked in echoes:
+        for found in _compiled(pattern).finditer(text):
+            if found.group(1) != str(asked):
+                raise ToolError(
+                    lib,
+                    "settings_mismatch",
+                    f"asked {what} {asked}, the tool echoed {found.group(1)}: {whole_line(text, found)}",
+                    tail(text),
+                )
+
+
+def pick_row(lib: str, rows: list[re.Match[str]], names: Iterable[str], text: str) -> re.Match[str]:
+    """The one result row named for the requested model, among every row the tool printed.
+
+    Tools that benchmark a whole folder or a built-in list print one row per model; the
+    error for a missing row lists the rows that were found, so a wrong name is visible.
+    """
+    wanted = tuple(names)
+    mine = [r for r in rows if r.group("name") in wanted]
+    if len(mine) == 1:
+        return mine[0]
+    found = ", ".join(r.group("name") for r in rows) or "none"
+    what = "no result row" if not mine else f"{len(mine)} result rows"
+    raise ToolError(lib, "missing_lines", f"{what} for {wanted[0]}; rows found: {found}", tail(text))
+
+
+def section(text: str, rows: list[re.Match[str]], mine: list[re.Match[str]]) -> str:
+    """The output that belongs to the requested model, whose own messages precede its row.
+
+    From the end of the row before its row to its row's end; when it printed no row (one
+    row is required later), what follows the last row: the model that was running last.
+    """
+    if len(mine) != 1:
+        return text[rows[-1].end() :] if rows else text
+    before = [r.end() for r in rows if r.end() <= mine[0].start()]
+    return text[(before[-1] if before else 0) : mine[0].end()]
+
+
+def whole_line(text: str, found: re.Match[str]) -> str:
     start = text.rfind("\n", 0, found.start()) + 1
     end = text.find("\n", found.end())
     return text[start : end if end != -1 else len(text)].strip()
+
+
+def first_line(pattern: str, text: str) -> str | None:
+    """The whole line holding the first match: the tool's own words make the best cause."""
+    found = re.search(pattern, text, re.MULTILINE)
+    return None if found is None else whole_line(text, found)
 
 
 def fail_on(lib: str, text: str, rules: Iterable[tuple[str, str, str]]) -> None:

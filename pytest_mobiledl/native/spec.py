@@ -46,6 +46,7 @@ CAUSES: Mapping[str, str] = {
     "missing_runner": "the binary is absent or not executable on the device",
     "missing_library": "a shared library the binary needs is not on the device",
     "bad_flags": "the binary rejected a flag (a build older or newer than the spec expects)",
+    "settings_mismatch": "the tool echoed threads, runs, warm-up or a backend other than the ones asked",
     "missing_model": "the model file could not be opened",
     "bad_input": "the model's inputs do not match the shapes or files given",
     "unsupported_op": "the library cannot run an operator of the model",
@@ -114,6 +115,9 @@ class RunRequest:
     layout: str = "NCHW"
     host_runner_dir: str | None = None
     host_dir: str | None = None
+    #: --cores: the command runs under taskset with them; a tool that pins its own threads
+    #: (benchncnn's powersave) is told the same.
+    cores: str = "all"
 
     def __post_init__(self) -> None:
         for name in ("binary", "model", "work_dir"):

@@ -4,7 +4,11 @@ Output shape (each line may carry an ``INFO: `` prefix in newer builds): a param
 ``Initialized session in X ms.``, one ``count=… first=… curr=… min=… max=… avg=… std=…`` line
 for the warm-up phase and one for the timed phase (µs; newer builds add ``p5= median= p95=``),
 ``Inference timings in us: Init: A, First inference: B, Warmup (avg): C, Inference (avg): D``
-and, with ``--report_peak_memory_footprint``, a peak memory line in MB.
+and, with ``--report_peak_memory_footprint``, a peak memory line in MB. Each phase is found
+after its ``Running benchmark for at least N iterations`` header (N checked against the
+request, as are ``Num threads``/``Min num runs``/``Min warmup runs``), so the op-profiling
+tables of ``--enable_op_profiling`` (whose ``Timings (microseconds): count=…`` lines look like
+results) can fall anywhere.
 """
 
 from __future__ import annotations
@@ -21,11 +25,12 @@ _DELEGATE = {"gpu": "GPU", "nnapi": "NNAPI", "dsp": "Hexagon"}
 
 _PREFIX = r"^(?:(?:INFO|WARN|WARNING|ERROR|VERBOSE): )?"
 _STAT = re.compile(_PREFIX + r"count=(\d+)(.*)$", re.MULTILINE)
-_TIMINGS = re.compile(
-    _PREFIX + r"Inference timings in us: Init: ([^,]+), First inference: ([^,]+), "
-    r"Warmup \(avg\): ([^,]+), Inference \(avg\): (\S+)\s*$",
-    re.MULTILINE,
-)
+#: One header per phase (warm-up, timed) echoing the run count asked of it.
+_HEADER = re.compile(_PREFIX + r"Running benchmark for at least (\d+) iterations", re.MULTILINE)
+#: TF 2.3+; before, ``Average inference timings in us: Warmup: …, no stats: …`` — but those
+#: builds do not know --report_peak_memory_footprint (``Unconsumed cmdline flags`` → bad_flags).
+_TIMINGS = re.compile(_PREFIX + r"Inference timings in us: (.*)$", re.MULTILINE)
+_THREADS = _PREFIX + r"(?:Num threads|#threads used for CPU inference): \[(\d+)\]"
 
 
 def build_plan(request: RunRequest) -> RunPlan:
@@ -65,17 +70,34 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
     _check_delegate(text, request)
     scan.check_exit(LIB, returncode, text)
 
-    phases = list(_STAT.finditer(text))
-    if len(phases) < 2:
+    headers = list(_HEADER.finditer(text))
+    if len(headers) != 2:
         raise ToolError(
-            LIB, "missing_lines", f"{len(phases)} of 2 'count=' lines (warm-up, timed) found", scan.tail(text)
+            LIB,
+            "missing_lines",
+            f"{len(headers)} of 2 'Running benchmark for' lines (warm-up, timed) found",
+            scan.tail(text),
         )
-    # The last line is the timed phase; the one before it is the warm-up (count=0 when warmup_runs=0).
-    timed = _stat(phases[-1].group(1), phases[-1].group(2), text)
-    warmed = int(phases[-2].group(1))
-    timings = scan.search(LIB, _TIMINGS, text, "'Inference timings in us'")
-    init_raw, first_raw, _, avg_raw = (g.strip() for g in timings.groups())
-    init_us, avg_us = (scan.number(LIB, raw, "inference timing", text) for raw in (init_raw, avg_raw))
+    _check_settings(text, request, headers)
+    # Each phase's statistics are the first 'count=' line after its header, wherever
+    # op-profiling tables or delegate logs fall around them.
+    warmed = _stat(_phase(text, headers[0].end(), headers[1].start(), "warm-up"), text)
+    timed = _stat(_phase(text, headers[1].end(), len(text), "timed"), text)
+    if int(warmed["count"]) != request.warmup:
+        raise ToolError(
+            LIB,
+            "settings_mismatch",
+            f"asked {request.warmup} warm-up runs, the tool did {int(warmed['count'])} (warmup_min_secs ignored?)",
+            scan.tail(text),
+        )
+    if request.min_time_s == 0 and timed["count"] > request.iterations:
+        raise ToolError(
+            LIB,
+            "settings_mismatch",
+            f"asked {request.iterations} runs, the tool did {int(timed['count'])}",
+            scan.tail(text),
+        )
+    init_us, avg_us, first_us = _timings(text)
     if abs(avg_us - timed["avg"]) > 1e-3 * max(avg_us, 1.0):
         raise ToolError(
             LIB,
@@ -83,8 +105,6 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
             f"Inference (avg) {avg_us} us disagrees with the timed phase avg {timed['avg']} us",
             scan.tail(text),
         )
-    # Without warm-up runs the tool prints 0 for the first inference: not a measurement.
-    first_ms = scan.number(LIB, first_raw, "first inference", text) / 1000.0 if warmed else None
     summary = {_KEYS[k]: v / 1000.0 for k, v in timed.items() if k in _KEYS}
     return ToolOutput(
         lib=LIB,
@@ -92,7 +112,8 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
         summary_ms=summary,
         count=int(timed["count"]),
         init_ms=init_us / 1000.0,
-        first_inference_ms=first_ms,
+        # Without warm-up runs the tool prints 0 for the first inference: not a measurement.
+        first_inference_ms=first_us / 1000.0 if request.warmup else None,
         peak_memory_mb=_peak_memory(text),
         flags=("min_max_avg_only", *_fallback_flags(text, request)),
         raw_tail=scan.tail(text),
@@ -103,15 +124,59 @@ def parse(stdout: str, stderr: str, returncode: int, request: RunRequest) -> Too
 _KEYS = {"avg": "mean", "min": "min", "max": "max", "std": "std", "median": "median", "p5": "p5", "p95": "p95"}
 
 
-def _stat(count: str, rest: str, text: str) -> dict[str, float]:
+def _check_settings(text: str, request: RunRequest, headers: list[re.Match[str]]) -> None:
+    """The parameter echo and the phase headers say what ran; both must match the request.
+
+    ``Num threads: [N]`` is echoed by every version (LiteRT: when set, as here), 2.x builds add
+    ``#threads used for CPU inference: [N]``; ``Min num runs``/``Min warmup runs`` likewise.
+    """
+    scan.search(LIB, _THREADS, text, "'Num threads: [N]'")
+    scan.check_echo(
+        LIB,
+        text,
+        (
+            ("threads", _THREADS, request.threads),
+            ("runs", _PREFIX + r"Min num runs: \[(\d+)\]", request.iterations),
+            ("warm-up runs", _PREFIX + r"Min warmup runs: \[(\d+)\]", request.warmup),
+        ),
+    )
+    for header, what, asked in zip(
+        headers, ("warm-up runs", "runs"), (request.warmup, request.iterations), strict=True
+    ):
+        if int(header.group(1)) != asked:
+            line = scan.whole_line(text, header)
+            raise ToolError(LIB, "settings_mismatch", f"asked {what} {asked}, the tool echoed: {line}", scan.tail(text))
+
+
+def _phase(text: str, start: int, end: int, what: str) -> re.Match[str]:
+    found = _STAT.search(text, start, end)
+    if found is None:
+        raise ToolError(LIB, "missing_lines", f"no 'count=' line for the {what} phase", scan.tail(text))
+    return found
+
+
+def _timings(text: str) -> tuple[float, float, float]:
+    """Init, timed mean and first inference (µs) from
+    ``Inference timings in us: Init: A, First inference: B, Warmup (avg): C, Inference (avg): D``."""
+    line = scan.search(LIB, _TIMINGS, text, "'Inference timings in us'")
+    fields = dict(part.split(": ", 1) for part in line.group(1).split(", ") if ": " in part)
+    values = []
+    for key in ("Init", "Inference (avg)", "First inference"):
+        if key not in fields:
+            raise ToolError(LIB, "missing_lines", f"no {key} in: {line.group(0)}", scan.tail(text))
+        values.append(scan.number(LIB, fields[key].strip(), key, text))
+    return values[0], values[1], values[2]
+
+
+def _stat(line: re.Match[str], text: str) -> dict[str, float]:
     """One ``count=`` line; a phase whose runs were all equal prints only ``curr=X(all same)``."""
-    values = {"count": float(count)}
-    for key, raw in re.findall(r"(\w+)=([^\s(]+)", rest):
+    values = {"count": float(line.group(1))}
+    for key, raw in re.findall(r"(\w+)=([^\s(]+)", line.group(2)):
         values[key] = scan.number(LIB, raw, f"{key}=", text)
     if "avg" not in values and "curr" in values:
         values.update(min=values["curr"], max=values["curr"], avg=values["curr"], std=0.0)
     missing = {"min", "max", "avg"} - values.keys()
-    if missing:
+    if missing and values["count"] > 0:
         raise ToolError(LIB, "missing_lines", f"'count=' line lacks {', '.join(sorted(missing))}", scan.tail(text))
     return values
 

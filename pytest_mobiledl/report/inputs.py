@@ -1,8 +1,9 @@
 """Saved runs and journals read back into records, each record tagged with the run it came from.
 
 Inputs: pytest-benchmark saved runs and ``--benchmark-json`` files (``*.json``: an object with a
-``benchmarks`` list), and journals (``*.jsonl``: one record per line, after an optional header
-line that is not a record). A folder stands for every such file under it. A file named on the
+``benchmarks`` list), and journals (``*.jsonl``: journal.py's lines, whose ``record`` is read, or
+bare record dicts, one a line; the header and end lines are skipped). A folder stands for every saved run under it, or
+every journal when it holds no saved run (a saved session is in its journal too). A file named on the
 command line that cannot be read is an error; in a folder it is skipped with one line, so one
 stray file does not hide a farm's nights of results.
 
@@ -44,13 +45,14 @@ def load(paths: Sequence[str | Path], warn: Callable[[str], None] = lambda line:
             raise InputError(f"{given}: no such file or folder; give saved runs (.json), journals (.jsonl) "
                              "or folders holding them (e.g. .benchmarks/)")
         if given.is_dir():
-            files = sorted(p for p in given.rglob("*") if p.suffix in (".json", ".jsonl") and p.is_file())
-            found = []
-            for path in files:
-                try:
-                    found.append(read(path))
-                except InputError as exc:
-                    warn(f"skipped {exc}")
+            found = _folder(given, ".json", warn)
+            journals = sorted(p for p in given.rglob("*.jsonl") if p.is_file())
+            if found and journals:
+                # A saved session is also in its journal: reading both would show it twice.
+                warn(f"{len(journals)} journal(s) under {given} not read: the saved runs hold their finished "
+                     "sessions; name a .jsonl file to read an unsaved one")
+            elif not found:
+                found = _folder(given, ".jsonl", warn)
             if not found:
                 raise InputError(f"{given}: no saved runs (.json) or journals (.jsonl) of pytest-mobiledl in "
                                  "this folder; save runs with --benchmark-autosave or --benchmark-json=FILE")
@@ -58,6 +60,16 @@ def load(paths: Sequence[str | Path], warn: Callable[[str], None] = lambda line:
         else:
             runs.append(read(given))
     return _labelled(sorted(runs, key=lambda run: (run.when, str(run.path))))
+
+
+def _folder(folder: Path, suffix: str, warn: Callable[[str], None]) -> list[Run]:
+    found = []
+    for path in sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file()):
+        try:
+            found.append(read(path))
+        except InputError as exc:
+            warn(f"skipped {exc}")
+    return found
 
 
 def read(path: Path) -> Run:
@@ -98,8 +110,12 @@ def _journal(path: Path) -> Iterable[RunRecord]:
             if number == len(lines):
                 continue  # a line cut short by an interrupted session: what came before stands
             raise InputError(f"{path}:{number}: not a JSON line; a journal holds one record per line") from None
-        if number == 1 and isinstance(data, dict) and "lib" not in data:
-            continue  # the header (format version), not a record
+        if isinstance(data, dict) and "nodeid" in data:  # journal.py's line per finished report
+            data = data.get("record")
+            if data is None:
+                continue  # a skip or a failure before anything was measured
+        elif isinstance(data, dict) and "lib" not in data and (number == 1 or "end" in data):
+            continue  # the header (format version) or the end line, not a record
         try:
             records.append(from_dict(data))
         except RecordError as exc:

@@ -27,12 +27,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--min-time", type=float, default=0.0, help="seconds; run until both are reached")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpus", default="", help="pin to these cpus (comma list), as taskset does on a phone")
     parser.add_argument("--delay-ms", default="0",
                         help="test only: added to every timed run, in ms or as P%% of the run's own time")
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["--serve"]:  # --serve LIB --parent PID: the fork server (runner/serve.py)
+        from pytest_mobiledl.runner.serve import serve
+
+        return serve(argv[1], int(argv[3]))
     args = parse_args(argv)
     # Import after parsing so `--help` is instant; the measuring code imports the library.
     from pytest_mobiledl.runner.measure import measure

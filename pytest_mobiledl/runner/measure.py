@@ -25,6 +25,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
         raise MobiledlError(f"unknown library {args.lib!r} (known: {', '.join(engines.LIBS)})")
     engine = engines.get(args.lib)
     path = Path(args.model)
+    cpus = _pin(getattr(args, "cpus", ""))
     for module in engine.RUNTIME:  # untimed: a process pays it once, whatever the model
         importlib.import_module(module)
     load_avg = os.getloadavg()[0]
@@ -67,12 +68,25 @@ def measure(args: argparse.Namespace) -> RunRecord:
         load_ms=load_ms,
         init_ms=init_ms,
         first_inference_ms=first_ms,
-        peak_rss_mb=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,  # Linux: KiB
+        peak_rss_mb=peak_rss_mb(),
         load_avg_1m=load_avg,
         output_sha256=digest(outputs),
         engine_options=engine.engine_options(args.backend, args.precision),
         flags=engine.FLAGS + (("injected_delay",) if delay else ()),
+        conditions={"cpus": cpus} if cpus else {},
     )
+
+
+def _pin(cpus: str) -> list[int]:
+    """Pin this process (and the threads the library starts later) to ``cpus``."""
+    if not cpus:
+        return []
+    wanted = {int(c) for c in cpus.split(",")}
+    try:
+        os.sched_setaffinity(0, wanted)
+    except OSError as exc:
+        raise MobiledlError(f"cannot pin to cpus {cpus}: {exc.strerror}") from None
+    return sorted(os.sched_getaffinity(0))
 
 
 def _delay(spec: str) -> tuple[float, bool] | None:
@@ -91,6 +105,22 @@ def _add_delay(run_ns: int, delay: tuple[float, bool]) -> None:
     end = time.perf_counter_ns() + int(run_ns * amount)
     while time.perf_counter_ns() < end:
         pass
+
+
+def peak_rss_mb() -> float:
+    """This process's own peak resident memory (VmHWM).
+
+    Not ``ru_maxrss``: Linux carries it across exec, and subprocess starts a runner by vfork +
+    exec, so a runner reported its parent's peak (pytest's) whenever that was the larger. A forked
+    child's VmHWM starts at its own resident size, not at its parent's peak.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux (bytes on macOS)
 
 
 def _timed(action: Callable[[], T]) -> tuple[T, float]:

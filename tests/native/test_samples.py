@@ -21,6 +21,7 @@ class Case:
     expect: dict[str, Any] = field(default_factory=dict)
     kind: str | None = None  # a failure sample: the ToolError kind
     says: str = ""  # …and words its cause must contain
+    cut: str = ""  # truncate here, not at the middle (for outputs whose second half is extras)
 
 
 CASES = [
@@ -67,7 +68,39 @@ CASES = [
     Case("tflite", "fail_unsupported_op.txt", returncode=1, kind="unsupported_op", says="STABLEHLO_COMPOSITE"),
     Case("tflite", "fail_gpu_delegate_fallback.txt", {"backend": "gpu"}, kind="delegate_fallback", says="GPU"),
     Case("tflite", "fail_crash_sigsegv.txt", returncode=139, kind="crash", says="SIGSEGV"),
-    Case("tflite", "fail_truncated.txt", kind="missing_lines", says="count="),
+    Case("tflite", "fail_truncated.txt", {"warmup": 5}, kind="missing_lines", says="count="),
+    Case(
+        "tflite",
+        "cpu_op_profiling.txt",
+        {"warmup": 5},
+        cut="INFO: Inference timings",
+        expect={
+            "count": 50,
+            "mean": 10.3047,
+            "min": 10.012,
+            "max": 11.874,
+            "init_ms": 43.871,
+            "first_inference_ms": 15.102,
+            "peak_memory_mb": 37.5547,
+            "flags": ("min_max_avg_only",),
+        },
+    ),
+    # Reconstructions of public captures (see samples/README.md): the tool's default 0.5 s
+    # warm-up floor ran more warm-up runs than asked, which used to pass unnoticed.
+    Case(
+        "tflite",
+        "realworld/tf23_op_profiling_warmup_secs.txt",
+        {"warmup": 1, "min_time_s": 1.0},
+        kind="settings_mismatch",
+        says="asked 1 warm-up runs, the tool did 38",
+    ),
+    Case(
+        "tflite",
+        "realworld/tf2x_min_secs_default.txt",
+        {"warmup": 1, "iterations": 1000, "threads": 1, "min_time_s": 1.0},
+        kind="settings_mismatch",
+        says="asked 1 warm-up runs, the tool did 463",
+    ),
     # --- ncnn: everything on stderr, ms with two decimals -------------------------------------
     Case(
         "ncnn",
@@ -124,6 +157,28 @@ CASES = [
         kind="implausible",
         says="0.0",
     ),
+    Case(
+        "ncnn",
+        "list_mode_20230517.txt",
+        {"precision": "fp16", "warmup": 8},
+        stream="stderr",
+        cut="        mobilenet_v2  min",
+        expect={
+            "count": 50,
+            "mean": 2.97,
+            "min": 2.83,
+            "max": 3.41,
+            "flags": ("min_max_avg_only", "settings_mismatch"),
+        },
+    ),
+    Case(
+        "ncnn",
+        "list_mode_20230517.txt",
+        {"precision": "fp16", "model": "/data/local/tmp/mobiledl/models/yolov8n.param"},
+        stream="stderr",
+        kind="missing_lines",
+        says="no result row for /data/local/tmp/mobiledl/models/yolov8n.param; rows found: squeezenet, squeezenet_int8",
+    ),
     # --- MNN ----------------------------------------------------------------------------------
     Case(
         "mnn",
@@ -158,6 +213,43 @@ CASES = [
     Case("mnn", "fail_missing_model.txt", {"warmup": 10}, kind="missing_model", says="mnn_mobilenet_v2"),
     Case("mnn", "fail_unsupported_op.txt", {"warmup": 10}, returncode=139, kind="unsupported_op", says="Einsum"),
     Case("mnn", "fail_missing_library.txt", returncode=1, kind="missing_library", says="libMNN.so"),
+    Case(
+        "mnn",
+        "folder_several_models.txt",
+        {"backend": "gpu", "precision": "fp16", "warmup": 10},
+        expect={"count": 50, "mean": 5.231, "min": 4.902, "max": 6.413, "flags": ("min_max_avg_only",)},
+    ),
+    Case(
+        "mnn",
+        "folder_several_models.txt",
+        {
+            "backend": "gpu",
+            "precision": "fp16",
+            "warmup": 10,
+            "model": "/data/local/tmp/mobiledl/models/m/vit_tiny.mnn",
+        },
+        expect={"count": 50, "mean": 38.772, "flags": ("min_max_avg_only", "delegate_fallback_cpu")},
+    ),
+    Case(
+        "mnn",
+        "folder_several_models.txt",
+        {"backend": "gpu", "precision": "fp16", "warmup": 10, "model": "/data/local/tmp/mobiledl/models/m/yolov8n.mnn"},
+        kind="missing_lines",
+        says="rows found: squeezenet_v1.1.mnn, vit_tiny.mnn, mobilenet_v2.mnn, resnet50.mnn",
+    ),
+    Case(
+        "mnn",
+        "cpu_leading_space.txt",
+        {"warmup": 10},
+        expect={"count": 50, "mean": 10.288, "min": 9.917, "max": 11.204, "flags": ("min_max_avg_only",)},
+    ),
+    Case(
+        "mnn",
+        "cpu_1_1_ms_unspaced.txt",
+        {"warmup": 10},
+        expect={"count": 50, "mean": 10.694, "min": 10.311, "max": 12.087, "flags": ("min_max_avg_only",)},
+    ),
+    Case("mnn", "fail_pre_0_2_2_positional.txt", {"warmup": 10}, kind="settings_mismatch", says="forward type CPU"),
     # --- PyTorch: per-run samples from --report_pep, integer µs -------------------------------
     Case(
         "pytorch",
@@ -191,6 +283,12 @@ CASES = [
         says="vulkan",
     ),
     Case("pytorch", "fail_truncated.txt", {"iterations": 20}, kind="missing_lines", says="Main run finished"),
+    Case(
+        "pytorch",
+        "cpu_slow_model_e_notation.txt",
+        {"warmup": 1, "iterations": 5},
+        expect={"count": 5, "samples": 5, "sample_3": 1254.02, "mean": 1164.0184, "summary_mean": 1164.18},
+    ),
     # --- ExecuTorch: per-iteration lines (recent) or the total only (older) -------------------
     Case(
         "executorch",
@@ -244,6 +342,13 @@ CASES = [
         kind="delegate_failed",
         says="VulkanBackend",
     ),
+    Case(
+        "executorch",
+        "cpu_v0_6_threadpool_total.txt",
+        {"warmup": 1, "iterations": 20},
+        stream="stderr",
+        expect={"count": 21, "mean": 9.876329, "flags": ("backend_unverified", "mean_only", "warmup_included")},
+    ),
     # --- MACE: mean only, runtime fixed at conversion ------------------------------------------
     Case(
         "mace",
@@ -281,6 +386,13 @@ CASES = [
         kind="init_failed",
         says="Hexagon",
     ),
+    Case(
+        "mace",
+        "v1_0_device_gpu.txt",
+        {"backend": "gpu", "precision": "fp16", "layout": "NHWC"},
+        expect={"count": 50, "mean": 7.628, "init_ms": 1202.137, "lib_version": "v1.0.4-0-ge29185e2"},
+    ),
+    Case("mace", "v1_0_device_gpu.txt", {"layout": "NHWC"}, kind="settings_mismatch", says="ran on GPU"),
     # --- SNPE: net-run then diagview, averages only ---------------------------------------------
     Case(
         "snpe",
@@ -357,6 +469,12 @@ CASES = [
         {"backend": "dsp", "precision": "int8", "threads": 1, "iterations": 100},
         expect={"count": 100, "mean": 1.8131, "flags": ("percentiles_only", "delegate_fallback_cpu")},
     ),
+    Case(
+        "onnxruntime",
+        "cpu_cost_without_total.txt",
+        {"iterations": 100},
+        expect={"count": 100, "mean": 10.1187, "p50": 9.96381, "init_ms": 142.918, "flags": ("percentiles_only",)},
+    ),
     Case("onnxruntime", "fail_missing_model.txt", returncode=255, kind="missing_model", says="missing.onnx"),
     Case("onnxruntime", "fail_unsupported_op.txt", returncode=255, kind="unsupported_op", says="GridSample"),
     Case(
@@ -389,7 +507,9 @@ def run(case: Case) -> Any:
 
 def test_every_sample_file_has_a_case() -> None:
     on_disk = {(p.parents[1].name, p.name) for p in SAMPLES_ROOT.glob("*/samples/*.txt")}
-    assert on_disk == {(c.lib, c.name) for c in CASES}
+    assert on_disk == {(c.lib, c.name) for c in CASES if "/" not in c.name}
+    realworld = {(p.parents[2].name, f"realworld/{p.name}") for p in SAMPLES_ROOT.glob("*/samples/realworld/*.txt")}
+    assert realworld == {(c.lib, c.name) for c in CASES if c.name.startswith("realworld/")}
 
 
 def test_every_library_has_success_and_failure_samples() -> None:
@@ -434,7 +554,7 @@ def test_failure_sample_names_its_cause(case: Case) -> None:
 @pytest.mark.parametrize("case", SUCCESSES, ids=lambda c: f"{c.lib}-{c.name}")
 def test_truncated_success_sample_is_rejected(case: Case) -> None:
     text = sample(case.lib, case.name)
-    half = text[: len(text) // 2]
+    half = text[: text.index(case.cut) if case.cut else len(text) // 2]
     stdout, stderr = (half, "") if case.stream == "stdout" else ("", half)
     with pytest.raises(ToolError):
         SPECS[case.lib].parse(stdout, stderr, 0, make_request(case.lib, **case.request))
@@ -450,7 +570,7 @@ def test_more_runs_requested_than_reported_is_rejected(case: Case) -> None:
     request = make_request(case.lib, **{**case.request, "iterations": 1000})
     with pytest.raises(ToolError) as caught:
         SPECS[case.lib].parse(stdout, stderr, 0, request)
-    assert caught.value.kind in ("implausible", "bad_flags")
+    assert caught.value.kind in ("implausible", "settings_mismatch")
 
 
 def test_a_tool_without_a_count_takes_it_from_the_plan() -> None:
@@ -458,3 +578,13 @@ def test_a_tool_without_a_count_takes_it_from_the_plan() -> None:
     request = make_request("snpe", warmup=2, iterations=1000)
     out = SPECS["snpe"].parse(sample("snpe", "cpu.txt"), "", 0, request)
     assert out.count == 1002 and "count_unreported" in out.flags
+
+
+@pytest.mark.parametrize("case", SUCCESSES, ids=lambda c: f"{c.lib}-{c.name}")
+def test_success_sample_survives_crlf_and_padding(case: Case) -> None:
+    """An adb pty ends lines with CRLF; versions pad lines differently: same numbers either way."""
+    text = sample(case.lib, case.name)
+    padded = "".join(f"  {line}\r\n" for line in text.splitlines())
+    stdout, stderr = (padded, "") if case.stream == "stdout" else ("", padded)
+    out = SPECS[case.lib].parse(stdout, stderr, 0, make_request(case.lib, **case.request))
+    assert (out.count, out.mean_ms, out.flags) == (run(case).count, run(case).mean_ms, run(case).flags)

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.perf
 
 # 2 libs × 2 models × 5 backends × 3 precisions × 168 thread counts = 10,080 items.
 N = 10080
-BIG = ["--libs=onnxruntime,tflite", "--models=mobilenet_v2,tiny_cnn", "--backends=all", "--precisions=all",
+BIG = ["--repeats=1", "--libs=onnxruntime,tflite", "--models=mobilenet_v2,tiny_cnn", "--backends=all",
+       "--precisions=all",
        "--threads=" + ",".join(str(t) for t in range(1, 169))]
 PLAIN = f"""
 import pytest

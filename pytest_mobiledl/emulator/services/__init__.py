@@ -20,6 +20,8 @@ class Context:
     faults: Faults
     # Process groups of running commands, so the device can kill them (fault or shutdown).
     commands: set[int] = field(default_factory=set)
+    # Called with each shell command's text before it starts (the sysfs model's triggers).
+    watchers: list[Callable[[str], None]] = field(default_factory=list)
 
     def kill_commands(self, sig: int = signal.SIGKILL) -> int:
         killed = 0

@@ -69,6 +69,8 @@ async def _run_v2(stream: Stream, ctx: Context, cmd: str) -> None:
 
 @asynccontextmanager
 async def _running(ctx: Context, cmd: str, stderr: int) -> AsyncIterator[asyncio.subprocess.Process]:
+    for watch in ctx.watchers:
+        watch(cmd)
     spawn = ctx.sandbox.command(cmd)
     proc = await asyncio.create_subprocess_exec(
         *spawn.argv,

@@ -1,0 +1,226 @@
+"""The session journal: every finished item on disk the moment it is known, and ``--mobiledl-resume``.
+
+pytest-benchmark saves only when a session ends, so a CI timeout, an out-of-memory kill or a
+dropped SSH session would lose hours of results. The controller (the one process that sees every
+report, also under xdist) appends each item's report to a journal and fsyncs it. A later session
+with ``--mobiledl-resume`` and the same selection runs only the items that did not pass, and puts
+the journaled records back, so its saved run holds every item.
+
+Format, version 1: ``<benchmark storage>/mobiledl-journal/<session>.jsonl``, one JSON object a line.
+
+- line 1, the header: ``{"mobiledl_journal": 1, "session": "20261203T083502-4242",
+  "started": "2026-12-03T08:35:02+00:00", "items": [nodeid, …]}``: every collected item, in order.
+- one line per finished item report (per repeat: a repeat is an item): ``{"nodeid": …,
+  "item": <the case's node id, repeats pooled under it>, "outcome": "passed"|"failed"|"skipped",
+  "when": "setup"|"call", "record": <RunRecord dict, schema of record.py> | null}``.
+- the last line, when the session ran to its end (not interrupted): ``{"end": "<iso time>",
+  "exitstatus": N}``. A journal without it is unfinished: it is what resume continues.
+
+A resumed session appends to the journal it continues. A reader skips a torn last line (the
+process was killed mid-write) and rejects a version it does not know.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any
+
+import pytest
+
+from pytest_mobiledl.bench import ITEM_KEY, RECORD_KEY
+from pytest_mobiledl.errors import MobiledlError
+
+if TYPE_CHECKING:
+    from pytest_mobiledl.results import Results
+
+VERSION = 1
+FOLDER = "mobiledl-journal"
+#: workerinput key: the resumable journals, frozen by the controller, so every worker (and a
+#: worker xdist restarts later) deselects the same items.
+WORKER_KEY = "mobiledl_resume"
+
+
+@dataclass(frozen=True)
+class Entry:
+    nodeid: str
+    item: str
+    outcome: str
+    record: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class Journal:
+    path: Path
+    items: tuple[str, ...]
+    entries: tuple[Entry, ...]
+    finished: bool
+
+    @property
+    def kept(self) -> frozenset[str]:
+        """Items that passed: what a resumed session does not run again."""
+        return frozenset(e.nodeid for e in self.entries if e.outcome == "passed")
+
+
+def folder(config: pytest.Config) -> Path:
+    """Beside pytest-benchmark's storage (``--benchmark-storage``, a ``file://`` path)."""
+    storage = str(config.getoption("benchmark_storage", None) or "file://./.benchmarks")
+    path = storage.removeprefix("file://") if storage.startswith("file://") else ".benchmarks"
+    return Path(path).expanduser() / FOLDER
+
+
+def read(path: Path) -> Journal:
+    """One journal; a torn last line is skipped, an unknown version is a MobiledlError."""
+    lines = path.read_text(errors="replace").splitlines()
+    try:
+        header = json.loads(lines[0])
+    except (IndexError, ValueError):
+        raise MobiledlError(f"{path} has no journal header") from None
+    if not isinstance(header, dict) or header.get("mobiledl_journal") != VERSION:
+        raise MobiledlError(f"{path} is not a version {VERSION} mobiledl journal")
+    entries, finished = [], False
+    for line in lines[1:]:
+        try:
+            data = json.loads(line)
+        except ValueError:
+            continue  # torn by a kill mid-write: that item simply runs again
+        if "end" in data:
+            finished = True
+        elif "nodeid" in data:
+            entries.append(Entry(data["nodeid"], data.get("item", data["nodeid"]), data["outcome"], data.get("record")))
+    return Journal(path, tuple(header["items"]), tuple(entries), finished)
+
+
+def unfinished(directory: Path) -> list[Journal]:
+    """Journals of sessions that did not run to their end, newest first."""
+    found = []
+    for path in sorted(directory.glob("*.jsonl"), key=lambda p: p.stat().st_mtime, reverse=True):
+        try:
+            journal = read(path)
+        except (OSError, MobiledlError):
+            continue
+        if not journal.finished:
+            found.append(journal)
+    return found
+
+
+class Resume:
+    """Deselects what a resumable journal already holds; registered wherever items are collected."""
+
+    def __init__(self, candidates: Iterable[tuple[Sequence[str], Iterable[str]]]) -> None:
+        self.candidates = [(tuple(items), frozenset(kept)) for items, kept in candidates]
+
+    @pytest.hookimpl(trylast=True)  # after -k/-m deselection: the selection as it runs
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        ids = tuple(item.nodeid for item in items)
+        for candidate_items, kept in self.candidates:
+            if candidate_items == ids:
+                done = [item for item in items if item.nodeid in kept]
+                if done:
+                    config.hook.pytest_deselected(items=done)
+                    items[:] = [item for item in items if item.nodeid not in kept]
+                return
+
+
+class Writer:
+    """The controller's journal: header once the items are known, a line per finished report."""
+
+    def __init__(self, config: pytest.Config, results: Results, serials: Iterable[str], resume: bool) -> None:
+        self.config = config
+        self.results = results
+        self.serials = tuple(serials)
+        self.directory = folder(config)
+        self.candidates = unfinished(self.directory) if resume else []
+        self.resume = resume
+        self.file: IO[str] | None = None
+        self.note = ""
+
+    # -- where the selection becomes known: collection (no xdist) or a worker's collection (xdist)
+
+    @pytest.hookimpl(trylast=True)  # after -k/-m deselection: the selection as it runs
+    def pytest_collection_modifyitems(self, config: pytest.Config, items: list[pytest.Item]) -> None:
+        Resume([(j.items, j.kept) for j in self.candidates]).pytest_collection_modifyitems(config, items)
+        self._open([item.nodeid for item in items])
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_configure_node(self, node: Any) -> None:
+        node.workerinput[WORKER_KEY] = [[list(j.items), sorted(j.kept)] for j in self.candidates]
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: Sequence[str]) -> None:
+        if self.file is None:
+            self._open(list(ids))
+
+    def _open(self, to_run: list[str]) -> None:
+        chosen = next((j for j in self.candidates if [i for i in j.items if i not in j.kept] == to_run), None)
+        if self.config.option.collectonly:  # nothing will finish: no journal, but say what resume keeps
+            if chosen is not None:
+                self._say(f"resumed: would keep {len(chosen.kept)} of {len(chosen.items)} items ({chosen.path})")
+            return
+        if chosen is not None:
+            self.file = chosen.path.open("a")
+            self._restore(chosen)
+        elif any(_benchmark(nodeid, self.serials) for nodeid in to_run):  # else: other tests, no journal
+            self.directory.mkdir(parents=True, exist_ok=True)
+            session = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
+            self.file = (self.directory / f"{session}.jsonl").open("a")
+            self._append({"mobiledl_journal": VERSION, "session": session, "started": _now(), "items": to_run})
+            if self.resume:
+                self.note = (f"resumed: no unfinished session with this selection in {self.directory}; "
+                             f"running all {len(to_run)} items")
+        if self.note:
+            self._say(self.note)
+
+    def _restore(self, journal: Journal) -> None:
+        """Put the kept items' records back, so the saved run and the tables hold every item."""
+        from pytest_mobiledl.record import from_dict
+
+        kept = journal.kept
+        for entry in journal.entries:
+            if entry.outcome == "passed" and entry.record is not None:  # not an earlier failure of it
+                self.results.add(from_dict(entry.record), entry.item, passed=True)
+        self.note = f"resumed: kept {len(kept)} of {len(journal.items)} items ({journal.path})"
+
+    def _say(self, line: str) -> None:
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(line)
+
+    # -- as results arrive
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if self.file is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
+            return
+        props = dict(report.user_properties)
+        record = props.get(RECORD_KEY)
+        self._append({"nodeid": report.nodeid, "item": str(props.get(ITEM_KEY, report.nodeid)),
+                      "outcome": report.outcome, "when": report.when,
+                      "record": record if isinstance(record, dict) else None})
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.file is None:
+            return
+        if session.exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
+            self._append({"end": _now(), "exitstatus": int(session.exitstatus)})
+        self.file.close()
+        self.file = None
+
+    def _append(self, data: dict[str, Any]) -> None:
+        assert self.file is not None
+        self.file.write(json.dumps(data, separators=(",", ":")) + "\n")
+        self.file.flush()
+        os.fsync(self.file.fileno())  # on disk now: a SIGKILL a moment later keeps it
+
+
+def _benchmark(nodeid: str, serials: Iterable[str]) -> bool:
+    """A benchmark item's parameters start with its device's serial."""
+    param = nodeid.partition("[")[2]
+    return any(param.startswith(f"{serial}-") for serial in serials)
+
+
+def _now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())

@@ -1,0 +1,258 @@
+"""A device at a steady state around one item's run: cores, cooldown, clocks, temperatures, energy.
+
+``Steady`` stands in for the item's device while its runner runs, so every runner gets the same
+checks from one place: before the run it waits for the CPU zones to cool (``--cooldown-temp``,
+``--cooldown-timeout``) and reads the device's state; each command runs under ``taskset`` with an
+on-device sampler of clocks (and battery, with ``--energy``) beside it; after the run it reads
+the state again. ``finish`` puts all of it in the record's ``conditions`` and ``flags``.
+
+On the host only the cores apply: the runner pins itself (``--cpus``), nothing is read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import statistics
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pytest_mobiledl.devices import state
+
+if TYPE_CHECKING:
+    from pytest_mobiledl.devices import Completed, Device
+    from pytest_mobiledl.matrix import Case
+    from pytest_mobiledl.options import Selection
+    from pytest_mobiledl.record import RunRecord
+
+CORE_SETS = ("big", "little", "all")
+#: Seconds between temperature polls while cooling down: one shell round trip each.
+POLL_S = 0.5
+#: Seconds between the on-device sampler's readings (a fuel gauge updates ~1/s anyway).
+SAMPLE_S = 0.2
+
+
+def parse_cores(value: str) -> str:
+    """``big``, ``little``, ``all`` or a cpu list (``4-7``, ``0,2,4``); checked for syntax here,
+    against each device's cores when items are made."""
+    value = value.strip()
+    if value in CORE_SETS or (value and _cpu_list(value) is not None):
+        return value
+    raise ValueError(f"{value!r} is not big, little, all or a cpu list such as 4-7 or 0,2,4")
+
+
+def _cpu_list(value: str) -> tuple[int, ...] | None:
+    cpus: set[int] = set()
+    for part in value.split(","):
+        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
+        if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
+            return None
+        cpus.update(range(int(match.group(1)), int(match.group(2) or match.group(1)) + 1))
+    return tuple(sorted(cpus))
+
+
+def select(cores: str, max_khz: Mapping[int, int | None]) -> tuple[int, ...]:
+    """The cpus ``cores`` names on a device with these per-core max clocks.
+
+    ``big`` is every core faster than the slowest cluster (prime + big on a 1+3+4 phone), and
+    ``little`` the slowest cluster; on one cluster, or clocks unknown, both are all cores.
+    """
+    every = tuple(sorted(max_khz))
+    if cores == "all":
+        return every
+    if cores not in CORE_SETS:
+        return _cpu_list(cores) or ()
+    known = {cpu: khz for cpu, khz in max_khz.items() if khz}
+    if len(set(known.values())) < 2:
+        return every
+    slowest = min(known.values())
+    return tuple(cpu for cpu in every if (known.get(cpu, slowest) > slowest) == (cores == "big"))
+
+
+def device_cpus(device: Device, cores: str) -> tuple[int, ...]:
+    if device.serial == "host":
+        return select(cores, _host_max_khz())
+    clocks = device.info().get("cpu_max_khz") or []
+    count = int(device.info().get("cores") or len(clocks))
+    return select(cores, {cpu: clocks[cpu] if cpu < len(clocks) else None for cpu in range(count)})
+
+
+@cache
+def _host_max_khz() -> dict[int, int | None]:
+    """The cpus this process may use, with their max clocks where cpufreq says them."""
+    clocks: dict[int, int | None] = {}
+    for cpu in sorted(os.sched_getaffinity(0)):
+        try:
+            clocks[cpu] = int(Path(f"/sys/devices/system/cpu/cpu{cpu}/cpufreq/cpuinfo_max_freq").read_text())
+        except (OSError, ValueError):
+            clocks[cpu] = None
+    return clocks
+
+
+def unsupported(device: Device, case: Case, selection: Selection) -> str | None:
+    """Why the chosen cores cannot run this case on this device (a skip reason), or None."""
+    cpus = device_cpus(device, selection.cores)
+    every = device_cpus(device, "all")
+    missing = sorted(set(cpus) - set(every))
+    if missing or not cpus:
+        return (f"--cores={selection.cores}: {device.serial} has no cpu {', '.join(map(str, missing)) or ''}"
+                f" (it has {_span(every)})")
+    if case.threads > len(cpus):
+        return (f"{case.threads} threads on the {len(cpus)} {selection.cores} cores ({_span(cpus)}) of "
+                f"{device.serial} would share cores; use fewer --threads or --cores=all")
+    return None
+
+
+def mask(cpus: Sequence[int]) -> str:
+    """taskset's hex mask."""
+    return format(sum(1 << cpu for cpu in cpus), "x")
+
+
+def _span(cpus: Sequence[int]) -> str:
+    return ",".join(map(str, cpus)) or "none"
+
+
+class Steady:
+    """The item's device, wrapped: runners call ``run`` on it as on the device itself."""
+
+    def __init__(self, device: Device, selection: Selection) -> None:
+        self.device = device
+        self.serial = device.serial
+        self.workdir = device.workdir
+        self.selection = selection
+        self.cpus = device_cpus(device, selection.cores)
+        self.phone = device.serial != "host"
+        self._before: state.Snapshot | None = None
+        self._waited_s = 0.0
+        self._from_c: float | None = None
+        self._hot = False
+        self._outs: list[str] = []
+        self._battery: str | None = None
+
+    # -- the Device protocol, passed through --
+    def info(self) -> Mapping[str, Any]:
+        return self.device.info()
+
+    def deploy(self, local: Path) -> str:
+        return self.device.deploy(local)
+
+    def cleanup(self) -> None:
+        self.device.cleanup()
+
+    def __getattr__(self, name: str) -> Any:  # put/pull of an AdbDevice
+        return getattr(self.device, name)
+
+    def run(self, argv: Sequence[str], timeout: float) -> Completed:
+        if not self.phone:
+            return self.device.run(argv, timeout)
+        if self._before is None:
+            self.begin()
+        out = f"{self.device.workdir}/.mobiledl-samples-{uuid.uuid4().hex[:8]}"
+        self._outs.append(out)
+        sampler = state.sampler_script(self.cpus, self._battery, out, SAMPLE_S)
+        # exec keeps the pid the device layer kills on a timeout; the sampler ends with it.
+        script = f'{sampler} exec taskset {mask(self.cpus)} "$@"'
+        return self.device.run(["sh", "-c", script, "sh", *argv], timeout)
+
+    # -- before and after --
+    def begin(self) -> None:
+        """Wait until the CPU zones are at or below --cooldown-temp (or the timeout), then read.
+
+        The last poll starts at or after the deadline, so a slow read never makes a cool phone
+        look hot.
+        """
+        started = time.monotonic()
+        first = before = self._read(state.state_script())
+        target, deadline = self.selection.cooldown_temp, started + self.selection.cooldown_timeout
+        poll = state.state_script(("thermal",) if before.zones or not before.hal_zones else ("dumpsys",))
+        temp, read_at = before.cpu_temp_c, started
+        while temp is not None and temp > target and read_at < deadline:
+            time.sleep(min(POLL_S, max(0.0, deadline - time.monotonic())))
+            read_at = time.monotonic()
+            temp = self._read(poll).cpu_temp_c
+        if temp != first.cpu_temp_c:  # it waited: read everything again, as the run starts
+            before = self._read(state.state_script())
+        self._from_c = first.cpu_temp_c
+        self._waited_s = time.monotonic() - started
+        self._hot = temp is not None and temp > target
+        self._before = before
+        battery = before.battery
+        self._battery = battery.name if self.selection.energy and battery else None
+
+    def finish(self, record: RunRecord) -> RunRecord:
+        """The record with the device's conditions and what they flag."""
+        conditions: dict[str, Any] = {"cores": self.selection.cores, "cpus": list(self.cpus),
+                                      "cpu_mask": mask(self.cpus)}
+        if not self.phone or self._before is None:  # the host runner's own affinity wins
+            return record.with_(conditions={**conditions, **record.conditions})
+        files = shlex.join(self._outs)
+        text = self.device_shell(state.state_script(("thermal", "cpufreq")) +
+                                 f"; echo @@samples; cat {files} 2>/dev/null; rm -f {files}")
+        after = state.parse(text)
+        samples = state.parse_samples("\n".join(state.sections(text).get("samples", [])), len(self.cpus),
+                                      self._battery is not None)
+        before, flags = self._before, list(record.flags)
+        tops = [core.max_khz if (core := before.core(cpu)) else None for cpu in self.cpus]
+        lowest = state.lowest_ratio(samples, tops)
+        governors = sorted({c.governor for cpu in self.cpus if (c := before.core(cpu)) and c.governor})
+        battery = before.battery
+        conditions.update({
+            "cooldown_temp_c": self.selection.cooldown_temp, "cooldown_waited_s": round(self._waited_s, 2),
+            "cooldown_from_c": None if self._from_c is None else round(self._from_c, 1),
+            **state.describe(before, "before"), **state.describe(after, "after"),
+            "freq_max_khz": {f"cpu{cpu}": top for cpu, top in zip(self.cpus, tops, strict=True)},
+            "freq_khz_before": state.clocks(before, self.cpus), "freq_khz_after": state.clocks(after, self.cpus),
+            "freq_samples": len(samples), "freq_lowest_ratio": None if lowest is None else round(lowest, 3),
+            "freq_sampled_khz": _spread(samples, self.cpus),
+            "governor": ",".join(governors) or None, "thermal_status": before.thermal_status,
+            "battery_pct": battery.capacity if battery else None, "battery_status": battery.status if battery else None,
+            "power_source": before.power_source, "screen": before.screen, "fingerprint": before.fingerprint,
+        })
+        if self._hot:
+            flags.append("hot_start")
+        if lowest is not None and lowest < state.THROTTLE_RATIO:
+            flags.append("throttled")
+        if self.selection.energy:
+            conditions.update(self._energy(record, samples, before))
+            if before.power_source not in (None, "battery"):
+                flags.append("usb_powered")
+        return record.with_(conditions={**record.conditions, **conditions}, flags=tuple(dict.fromkeys(flags)))
+
+    def _energy(self, record: RunRecord, samples: Sequence[state.Sample], before: state.Snapshot) -> dict[str, Any]:
+        battery = before.battery
+        discharging = bool(battery and battery.status in ("Discharging", "Not charging"))
+        reading = state.energy(samples, discharging)
+        if reading is None:
+            return {"energy_mj_per_inference": None,
+                    "energy_caveats": ["no battery current/voltage readable during the run"]}
+        latency = statistics.fmean(record.samples_ms) if record.samples_ms else record.summary_ms["mean"]
+        caveats = ["whole-phone power (screen, radios and idle drain included), not the model's alone",
+                   f"{reading.samples} readings {SAMPLE_S:g} s apart over the whole run (load and warm-up "
+                   "included); fuel gauges update current_now about once a second"]
+        if before.power_source not in (None, "battery"):
+            caveats.append(f"powered by {before.power_source}: the charging current masks the drain")
+        return {"power_w": round(reading.power_w, 4),
+                "energy_mj_per_inference": round(reading.power_w * latency, 4),  # W × ms = mJ
+                "current_unit": reading.current_unit, "voltage_unit": reading.voltage_unit,
+                "current_sign": reading.current_sign, "energy_samples": reading.samples,
+                "energy_caveats": caveats}
+
+    def device_shell(self, script: str) -> str:
+        """One round trip (an AdbDevice's ``shell``; ``run`` costs a second one for its pid file)."""
+        shell = getattr(self.device, "shell", None)
+        done = shell(script) if shell else self.device.run(["sh", "-c", script], state.QUICK_S)
+        return str(done.stdout)
+
+    def _read(self, script: str) -> state.Snapshot:
+        return state.parse(self.device_shell(script))
+
+
+def _spread(samples: Sequence[state.Sample], cpus: Sequence[int]) -> dict[str, list[int]]:
+    """Per used core: the lowest, median and highest clock the sampler saw (kHz)."""
+    columns = {cpu: [s.khz[i] for s in samples] for i, cpu in enumerate(cpus)} if samples else {}
+    return {f"cpu{cpu}": [min(col), int(statistics.median(col)), max(col)] for cpu, col in columns.items()}
