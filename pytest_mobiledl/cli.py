@@ -1,4 +1,4 @@
-"""``python -m pytest_mobiledl models [list|build]`` (also the ``mobiledl`` command).
+"""``python -m pytest_mobiledl models [list|build]`` and ``… report PATH...`` (also the ``mobiledl`` command).
 
 ``list``: every zoo model with its domain, inputs, parameters and MACs (computed from the model),
 and per library and precision whether its artifact is built, its size, how long conversion and
@@ -21,6 +21,7 @@ from pytest_mobiledl import engines, usermodels, zoo
 from pytest_mobiledl import routes as _routes
 from pytest_mobiledl.errors import ConversionError, MobiledlError
 from pytest_mobiledl.record import PRECISIONS
+from pytest_mobiledl.report import cli as report_cli
 from pytest_mobiledl.usermodels import UserModel
 
 
@@ -37,11 +38,14 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     models.add_argument("--precisions", default="fp32", help="precisions, comma separated, or all")
     models.add_argument("--model-cache", type=Path, default=None, help="default: the user cache dir")
     models.add_argument("--rebuild", action="store_true", help="convert again even when cached")
+    report_cli.add_parser(sub)
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
+    if args.command == "report":
+        return report_cli.run(args)
     entries = [v.strip() for v in args.models.split(",") if v.strip()]
     paths = [Path(v).expanduser().resolve() for v in entries if usermodels.is_file_ref(v)]
     try:

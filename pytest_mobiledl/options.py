@@ -59,6 +59,8 @@ class Selection:
     cooldown_temp: float = 40.0
     cooldown_timeout: float = 120.0
     energy: bool = False
+    #: --mobiledl-report: where the session's HTML report goes ("" for none).
+    report: str = ""
 
 
 @dataclass(frozen=True)
@@ -248,6 +250,8 @@ OPTIONS = (
            "the unit of the confidence intervals", _number(int, 1)),
     Option("compare_fail", "", "with --benchmark-compare: fail where a slowdown is statistically established "
            "and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
+    Option("report", "", "write this session's HTML report (tables and plots, one self-contained file) to FILE",
+           str, flag="--mobiledl-report"),
     Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB=ms or LIB=P% of "
            "each run, comma separated", _delay, flag="--mobiledl-delay-ms"),
     Option("fork", "yes", "host runs: yes = fork each run from a server that imported the library once "

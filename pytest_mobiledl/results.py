@@ -27,8 +27,9 @@ if TYPE_CHECKING:
 
 class Results:
     def __init__(self, config: pytest.Config, devices: Mapping[str, Mapping[str, Any]],
-                 compare_fail: float | None) -> None:
+                 compare_fail: float | None, page: str = "") -> None:
         self.config = config
+        self.page = page  # --mobiledl-report
         self.devices = devices
         self.compare_fail = compare_fail
         self.records: list[RunRecord] = []  # every repeat, parity failures too: tables show them
@@ -98,6 +99,22 @@ class Results:
                 terminalreporter.write_line(text)
             for line in self.regressions:
                 terminalreporter.write_line(line, red=True, bold=True)
+            if self.page:
+                self._page(terminalreporter)
+
+    def _page(self, terminalreporter: pytest.TerminalReporter) -> None:
+        from pathlib import Path
+
+        from pytest_mobiledl.report import cli
+
+        path = Path(self.page).expanduser()
+        try:
+            cli.session_page(path, self.records)
+        except OSError as exc:
+            terminalreporter.write_line(f"mobiledl: --mobiledl-report={self.page}: cannot write ({exc.strerror})",
+                                        red=True)
+            return
+        terminalreporter.write_line(f"mobiledl: HTML report written to {path}")
 
     def _baseline(self) -> dict[str, list[RunRecord]]:
         baseline = {}

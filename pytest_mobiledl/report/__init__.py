@@ -1,0 +1,24 @@
+"""Reports: tables from records (``tables``, ``analyses``), shown as text, HTML with plots, or CSV.
+
+``tables`` and ``analyses`` hold pandas frames and no I/O; ``inputs`` reads saved runs and
+journals back into records; ``page`` and ``plots`` make the HTML (matplotlib loads only there);
+``cli`` is ``mobiledl report``. The session's own tables keep their old names here.
+"""
+
+from __future__ import annotations
+
+from pytest_mobiledl.report.tables import (
+    CASE,
+    CHANGES_NOTE,
+    PLACE,
+    _estimate,
+    best_per_lib,
+    changes,
+    fragmentation,
+    frame,
+    gap,
+    render,
+)
+
+__all__ = ["CASE", "CHANGES_NOTE", "PLACE", "_estimate", "best_per_lib", "changes", "fragmentation", "frame", "gap",
+           "render"]

@@ -1,0 +1,191 @@
+"""The page's figures, as PNG bytes. matplotlib is imported here only, when a page is made.
+
+Figures are made with ``matplotlib.figure.Figure`` (no pyplot): no global state, no GUI backend,
+and the only font is the one matplotlib ships, so a page never asks for a font.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from pytest_mobiledl import stats
+from pytest_mobiledl.report import tables
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+#: Beyond this many rows or panels a figure stops being readable; the tables hold the rest.
+MAX_ROWS = 40
+MAX_PANELS = 9
+MAX_LINES = 6  # per panel of thread scaling: the fastest configurations
+MAX_BARS = 20
+
+
+@dataclass(frozen=True)
+class Plot:
+    name: str
+    title: str
+    png: bytes
+    note: str = ""
+
+
+def make(df: pd.DataFrame) -> list[Plot]:
+    """Every figure the data can support; one that has nothing to show is left out."""
+    ok = df[~df["parity_failed"]] if not df.empty else df
+    makers: list[tuple[str, str, Callable[[pd.DataFrame], tuple[Any, str] | None]]] = [
+        ("heatmap", "Latency relative to the fastest library (≈ marks a tie with the fastest)", _heatmap),
+        ("distributions", "Latency distributions per model (each library at its best configuration)",
+         _distributions),
+        ("cold_start", "Cold start: load, init and first inference (medians over repeats)", _cold_start),
+        ("threads", "Thread scaling (CPU)", _threads),
+        ("versions", "Version trend: typical latency per library version", _versions),
+    ]
+    plots = []
+    for name, title, maker in makers:
+        made = maker(ok) if not ok.empty else None
+        if made is not None:
+            figure, note = made
+            plots.append(Plot(name, title, _png(figure), note))
+    return plots
+
+
+def _figure(width: float, height: float, panels: bool = False) -> Any:
+    """A figure; grids of panels get fixed margins, as constrained layout would double their drawing time."""
+    from matplotlib.figure import Figure
+
+    if not panels:
+        return Figure(figsize=(width, height), layout="constrained")
+    figure = Figure(figsize=(width, height))
+    figure.subplots_adjust(left=0.12, right=0.98, top=1 - 0.45 / height, bottom=1.4 / height,
+                           wspace=0.35, hspace=1.2)
+    return figure
+
+
+def _png(figure: Any) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=80)
+    return buffer.getvalue()
+
+
+def _capped(n: int, limit: int, what: str) -> str:
+    return f"showing the first {limit} of {n} {what}; the tables hold all of them" if n > limit else ""
+
+
+def _heatmap(df: pd.DataFrame) -> tuple[Any, str] | None:
+    import numpy as np
+
+    best = tables.best_per_lib(df, tables.PLACE)
+    places = list(best.groupby(tables.PLACE, sort=True).groups)
+    libs = sorted(best["lib"].unique())
+    if len(libs) < 2:
+        return None
+    note = _capped(len(places), MAX_ROWS, "model × device rows")
+    places = places[:MAX_ROWS]
+    grid = np.full((len(places), len(libs)), np.nan)
+    tied: set[tuple[int, int]] = set()
+    for i, place in enumerate(places):
+        group = best.set_index(tables.PLACE).loc[[place]] if len(tables.PLACE) else best
+        by_lib = {row.lib: row for row in group.itertuples()}
+        low = min(row.median_ms for row in by_lib.values())
+        leaders = set(stats.fastest({lib: row.values for lib, row in by_lib.items()}))
+        for lib, row in by_lib.items():
+            j = libs.index(lib)
+            grid[i, j] = row.median_ms / low
+            if lib in leaders and len(leaders) > 1:
+                tied.add((i, j))
+    figure = _figure(1.6 + 1.3 * len(libs), 1.2 + 0.4 * len(places))
+    ax = figure.add_subplot()
+    image = ax.imshow(np.log2(grid), cmap="viridis_r", aspect="auto", vmin=0)
+    figure.colorbar(image, ax=ax, label="log₂ (÷ fastest)")
+    ax.set_xticks(range(len(libs)), libs, rotation=30, ha="right")
+    ax.set_yticks(range(len(places)), [" ".join(str(p) for p in place) for place in places])
+    for (i, j), value in np.ndenumerate(grid):
+        if value == value:
+            mark = "≈" if (i, j) in tied else ""
+            ax.text(j, i, f"{mark}{value:.2f}×", ha="center", va="center", fontsize=8,
+                    color="white" if value > 1.6 else "black")
+    return figure, note
+
+
+def _distributions(df: pd.DataFrame) -> tuple[Any, str] | None:
+    models = sorted(df["model"].unique())
+    note = _capped(len(models), MAX_PANELS, "models")
+    models = models[:MAX_PANELS]
+    columns = min(3, len(models))
+    rows = -(-len(models) // columns)
+    figure = _figure(4.2 * columns, 3.4 * rows, panels=True)
+    for k, model in enumerate(models, 1):
+        best = tables.best_per_lib(df[df["model"] == model], ["model"])
+        ax = figure.add_subplot(rows, columns, k)
+        ax.boxplot(list(best["samples"]), showfliers=False)
+        ax.set_xticks(range(1, len(best) + 1), [tables._label(r) for r in best.itertuples()], rotation=30,
+                      ha="right", fontsize=8)
+        ax.set_title(model, fontsize=10)
+        ax.set_ylabel("ms per inference")
+    return figure, note
+
+
+def _cold_start(df: pd.DataFrame) -> tuple[Any, str] | None:
+    cold = df[df["first_ms"].notna()]
+    if cold.empty:
+        return None
+    best = tables.best_per_lib(cold, ["model"]).sort_values(["model", "lib"])
+    note = _capped(len(best), MAX_BARS, "bars")
+    best = best.head(MAX_BARS)
+    labels = [f"{r.model}\n{r.lib}" for r in best.itertuples()]
+    figure = _figure(max(5.0, 0.8 * len(best) + 1.5), 4.0)
+    ax = figure.add_subplot()
+    bottom = [0.0] * len(best)
+    for column, label in (("load_ms", "load"), ("init_ms", "init"), ("first_ms", "first inference")):
+        heights = [float(v) if v == v and v is not None else 0.0 for v in best[column]]
+        ax.bar(range(len(best)), heights, bottom=bottom, label=label)
+        bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
+    ax.scatter(range(len(best)), best["median_ms"], marker="_", s=300, color="black", label="warm", zorder=3)
+    ax.set_xticks(range(len(best)), labels, fontsize=7, rotation=30, ha="right")
+    ax.set_ylabel("ms")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
+    return figure, note
+
+
+def _threads(df: pd.DataFrame) -> tuple[Any, str] | None:
+    cpu = df[df["backend"] == "cpu"]
+    lines = [(key, group.sort_values("threads")) for key, group in
+             cpu.groupby(["model", "device", "precision", "lib"], sort=True) if group["threads"].nunique() > 1]
+    if not lines:
+        return None
+    models = sorted({key[0] for key, _ in lines})[:MAX_PANELS]
+    figure = _figure(4.2 * min(3, len(models)), 3.4 * -(-len(models) // 3), panels=True)
+    for k, model in enumerate(models, 1):
+        ax = figure.add_subplot(-(-len(models) // 3), min(3, len(models)), k)
+        mine = sorted(((key, g) for key, g in lines if key[0] == model), key=lambda x: x[1]["median_ms"].min())
+        for (_, device, precision, lib), group in mine[:MAX_LINES]:
+            ax.plot(group["threads"], group["median_ms"], marker="o", label=f"{lib} {precision} {device}")
+        ax.set_title(model, fontsize=10)
+        ax.set_xticks(sorted({t for _, g in mine for t in g["threads"]}))
+        ax.set_xlabel("threads")
+        ax.set_ylabel("ms")
+        ax.legend(fontsize=7)
+    note = _capped(len({key[0] for key, _ in lines}), MAX_PANELS, "models")
+    return figure, " ".join(filter(None, [note, f"at most the {MAX_LINES} fastest configurations per model"]))
+
+
+def _versions(df: pd.DataFrame) -> tuple[Any, str] | None:
+    several = [lib for lib, group in df.groupby("base_lib") if group["version"].nunique() > 1]
+    if not several:
+        return None
+    figure = _figure(4.5 * min(3, len(several)), 3.4 * -(-len(several) // 3), panels=True)
+    for k, lib in enumerate(several[:MAX_PANELS], 1):
+        ax = figure.add_subplot(-(-len(several) // 3), min(3, len(several)), k)
+        rows = df[df["base_lib"] == lib]
+        order = list(dict.fromkeys(rows.sort_values("run")["version"]))
+        for (model, device), group in rows.groupby(["model", "device"], sort=True):
+            typical = group.groupby("version")["median_ms"].min()
+            xs = [v for v in order if v in typical.index]
+            ax.plot(xs, [typical[v] for v in xs], marker="o", label=f"{model} {device}")
+        ax.set_title(lib, fontsize=10)
+        ax.set_ylabel("ms (best configuration)")
+        ax.legend(fontsize=7)
+    return figure, ""

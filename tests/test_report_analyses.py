@@ -1,0 +1,136 @@
+"""The report's analyses (impact, cold vs warm, memory, stability, parity, environment) and merging,
+on records of known values, checked against figures computed by hand."""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mobiledl.record import RunRecord, from_dict
+from pytest_mobiledl.report import analyses, contents, tables
+from pytest_mobiledl.report.inputs import Run
+
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "record_v1.json").read_text())
+T4 = 2.776445  # Student's t, 97.5 %, 4 degrees of freedom (Welch with equal n = 3 and equal spread)
+
+
+def rec(lib: str, medians: list[float], model: str = "m1", threads: int = 1, precision: str = "fp32",
+        backend: str = "cpu", version: str = "1.0", **per_repeat: list[Any]) -> list[RunRecord]:
+    """One record per repeat, each of whose samples all equal that repeat's median."""
+    out = []
+    for k, m in enumerate(medians):
+        fields = {name: values[k] for name, values in per_repeat.items()}
+        out.append(from_dict(GOLDEN | {"lib": lib, "lib_version": version, "model": model, "threads": threads,
+                                       "precision": precision, "backend": backend, "samples_ms": [m] * 5,
+                                       "device": {"serial": "host", "model": "ci", "cpu": "Xeon", "cores": 2}}
+                             | fields).with_(repeat=k + 1))
+    return out
+
+
+# Every group of three repeats is evenly spaced by ×1.25 on the log scale: the geometric mean is the
+# middle value and the CI of a ratio of two such groups is ratio × exp(±t4 · ln1.25 · √(2/3)).
+RECORDS = [
+    *rec("onnxruntime", [8.0, 10.0, 12.5], first_inference_ms=[3.0, 5.0, 40.0], load_ms=[1.0, 2.0, 3.0],
+         init_ms=[10.0, 20.0, 30.0], peak_rss_mb=[80.0, 82.0, 90.0], load_avg_1m=[0.5, 1.5, 1.0]),
+    *rec("tflite", [4.0, 5.0, 6.25]),
+    *rec("tflite", [3.2, 4.0, 5.0], threads=2),
+    *rec("tflite", [2.0, 2.5, 3.125], precision="int8"),
+    *rec("ncnn", [30.0, 30.0, 30.0], flags=[["mean_only"]] * 3, samples_ms=[None] * 3,
+         summary_ms=[{"mean": 30.0}] * 3),
+]
+HALF = math.exp(T4 * math.log(1.25) * math.sqrt(2 / 3))
+
+
+def run(label: str, records: list[RunRecord], when: str = "") -> Run:
+    return Run(label, Path(f"{label}.json"), tuple(records), when)
+
+
+def cases(*runs: Run) -> Any:
+    return analyses.cases(list(runs))
+
+
+def ratio_cell(ratio: float) -> str:
+    return f"{ratio:.2f} [{ratio / HALF:.2f}, {ratio * HALF:.2f}]"
+
+
+def test_impact_sets_library_choice_against_int8_and_threads() -> None:
+    [row] = analyses.impact(cases(run("a", RECORDS[:12]))).to_dict("records")
+    # fastest: tflite t2 (4.0); slowest: onnxruntime t1 (10.0) → library ×2.5; int8 4.0 ÷ 2.5 = ×1.6;
+    # threads t1 5.0 ÷ t2 4.0 = ×1.25; no fp16, no accelerator measured.
+    assert row["best library"] == "tflite (t2)"
+    assert row["library ×"] == ratio_cell(2.5)
+    assert row["int8 ×"] == ratio_cell(1.6)
+    assert row["threads ×"] == ratio_cell(1.25)
+    assert row["fp16 ×"] == row["accelerator ×"] == "—"
+    assert row["largest"] == "library ×2.50 > int8 ×1.60 (CIs overlap)"  # 2.5 / 1.66 < 1.6 × 1.66
+
+
+def test_cold_vs_warm_are_medians_over_repeats() -> None:
+    [row] = analyses.cold_warm(cases(run("a", RECORDS[:3]))).to_dict("records")
+    assert (row["load ms"], row["init ms"], row["first inference ms"]) == (2.0, 20.0, 5.0)
+    assert row["warm ms"] == pytest.approx(10.0)
+    assert row["cold ÷ warm"] == pytest.approx(0.5)
+
+
+def test_memory_and_stability() -> None:
+    df = cases(run("a", RECORDS))
+    mem = {r["lib"]: r for r in analyses.memory(df).to_dict("records")
+           if r["threads"] == 1 and r["precision"] == "fp32"}
+    assert (mem["onnxruntime"]["peak RSS MB (median)"], mem["onnxruntime"]["peak RSS MB (max)"]) == (82.0, 90.0)
+    assert mem["tflite"]["peak RSS MB (max)"] == GOLDEN["peak_rss_mb"]
+    rows = {(r["lib"], r["threads"], r["precision"]): r for r in analyses.stability(df).to_dict("records")}
+    ort = rows["onnxruntime", 1, "fp32"]
+    assert ort["repeats"] == 3
+    assert ort["CV % (repeats)"] == round(statistics.stdev([8, 10, 12.5]) / statistics.fmean([8, 10, 12.5]) * 100, 3)
+    assert ort["CV % (samples)"] == 0.0
+    assert ort["CI ± %"] == round((math.exp(4.302653 * math.log(1.25) / math.sqrt(3))
+                                   - math.exp(-4.302653 * math.log(1.25) / math.sqrt(3))) / 2 * 100, 3)
+    assert ort["load avg (max)"] == 1.5
+    assert rows["ncnn", 1, "fp32"]["flags"] == "mean_only"
+    assert rows["ncnn", 1, "fp32"]["CV % (samples)"] is None or math.isnan(rows["ncnn", 1, "fp32"]["CV % (samples)"])
+
+
+def test_parity_is_the_worst_error_per_artifact_over_runs() -> None:
+    ok = rec("onnxruntime", [1.0, 1.1], parity=[{"passed": True, "max_rel_err": 1e-6, "max_abs_err": 2e-7},
+                                                 {"passed": True, "max_rel_err": 3e-6, "max_abs_err": 1e-7}])
+    bad = rec("onnxruntime", [1.0], parity=[{"passed": False, "max_rel_err": 0.5, "max_abs_err": 0.1}])
+    unchecked = rec("tflite", [1.0], artifact_sha256="f" * 64)
+    table = analyses.parity(cases(run("a", ok + unchecked), run("b", bad)))
+    rows = {r["lib"]: r for r in table.to_dict("records")}
+    assert rows["onnxruntime"]["worst rel err"] == 0.5  # one artifact, its worst over both runs
+    assert rows["onnxruntime"]["verdict"] == "FAILED" and rows["onnxruntime"]["runs"] == "a, b"
+    assert rows["tflite"]["verdict"] == "not checked"
+
+
+def test_environment_names_devices_versions_and_flags() -> None:
+    env = analyses.environment([run("a", RECORDS, "2026-12-01T10:00:00")]).to_dict("records")
+    assert env == [{"run": "a", "when": "2026-12-01T10:00:00", "device": "host", "model": "ci", "cpu": "Xeon",
+                    "cores": 2, "system": "?", "libraries": "ncnn 1.0, onnxruntime 1.0, tflite 1.0",
+                    "flags": "ncnn: mean_only (the tool printed a mean and no per-run samples)"}]
+
+
+def test_the_same_item_in_two_runs_is_two_rows_never_averaged() -> None:
+    first = rec("onnxruntime", [8.0, 10.0, 12.5], version="1.20") + rec("tflite", [4.0, 5.0, 6.25])
+    second = rec("onnxruntime", [4.0, 5.0, 6.25], version="1.21") + rec("tflite", [4.0, 5.0, 6.25])
+    df = cases(run("0001", first), run("0002", second))
+    assert len(df) == 4
+    ort = df[df["base_lib"] == "onnxruntime"].set_index("run")
+    assert ort.loc["0001", "median_ms"] == pytest.approx(10.0) and ort.loc["0002", "median_ms"] == pytest.approx(5.0)
+    assert set(df["lib"]) == {"onnxruntime 1.20 @0001", "onnxruntime 1.21 @0002", "tflite 1.0 @0001",
+                              "tflite 1.0 @0002"}
+    [frag] = tables.fragmentation(df).to_dict("records")
+    assert frag["fastest"].startswith("tie: ") and frag["libs"] == 4  # 5 ≈ 5 ≈ 5, never one pooled figure
+
+
+def test_filters_and_every_table_is_built() -> None:
+    df = analyses.filtered(cases(run("a", RECORDS)), libs=["tflite", "onnxruntime"])
+    assert set(df["base_lib"]) == {"tflite", "onnxruntime"}
+    sections = contents.build([run("a", RECORDS)], df)
+    assert [t.name for t in sections] == ["fragmentation", "gap", "impact", "cold_warm", "memory", "stability",
+                                          "parity", "environment"]
+    assert all(not t.frame.empty for t in sections)

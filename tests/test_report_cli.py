@@ -1,0 +1,112 @@
+"""``mobiledl report``: real saved runs of the plugin merged, journals, filters, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from test_report_analyses import RECORDS
+
+from pytest_mobiledl import cli
+from pytest_mobiledl.record import RunRecord
+
+RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=10", "--libs=onnxruntime,tflite", "--repeats=2"]
+
+
+def report(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = cli.main(["report", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def journal(path: Path, records: list[RunRecord], header: bool = True) -> Path:
+    """A journal as journal.py writes it (header, a line per report, end); without header: bare records."""
+    if not header:
+        path.write_text("\n".join(r.to_json() for r in records) + "\n")
+        return path
+    lines = [{"mobiledl_journal": 1, "session": path.stem, "items": []},
+             {"nodeid": "t::skipped", "item": "t::skipped", "outcome": "skipped", "when": "setup", "record": None},
+             *({"nodeid": f"t::{k}", "item": f"t::{k}", "outcome": "passed", "when": "call", "record": r.to_dict()}
+               for k, r in enumerate(records)),
+             {"end": "2026-12-03T09:00:00+00:00", "exitstatus": 0}]
+    path.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    return path
+
+
+def test_two_saved_runs_of_the_plugin_are_merged_run_by_run(bench_dir: pytest.Pytester) -> None:
+    first = bench_dir.runpytest_subprocess(*RUN, "--benchmark-autosave", "--mobiledl-report=session.html")
+    first.assert_outcomes(passed=4)
+    first.stdout.fnmatch_lines(["mobiledl: HTML report written to session.html"])
+    bench_dir.runpytest_subprocess(*RUN, "--benchmark-autosave").assert_outcomes(passed=4)
+    mobiledl = Path(sys.executable).with_name("mobiledl")
+    done = subprocess.run([str(mobiledl), "report", ".benchmarks", "--html", "out/report.html", "--csv", "out"],
+                          capture_output=True, text=True, cwd=bench_dir.path)
+    assert done.returncode == 0, done.stderr
+    out = bench_dir.path / "out"
+    names = sorted(p.stem for p in out.glob("*.csv"))
+    assert names == sorted(["fragmentation", "gap", "impact", "cold_warm", "memory", "stability", "parity",
+                            "environment"])
+    with (out / "stability.csv").open() as f:
+        rows = list(csv.DictReader(f))
+    # 2 libraries × 2 runs, never pooled: each row holds its own run's 2 repeats.
+    assert sorted((r["lib"].split()[0], r["run"]) for r in rows) == [
+        ("onnxruntime", "0001"), ("onnxruntime", "0002"), ("tflite", "0001"), ("tflite", "0002")]
+    assert {r["repeats"] for r in rows} == {"2"}
+    assert "tflite" in done.stdout and "@0002" in done.stdout
+    for page in (out / "report.html", bench_dir.path / "session.html"):
+        text = page.read_text()
+        assert text.count("data:image/png;base64,") >= 2 and "http://" not in text and "https://" not in text
+
+
+def test_journals_are_read_and_their_header_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    journal(tmp_path / "s1.jsonl", RECORDS[:6])
+    journal(tmp_path / "s2.jsonl", RECORDS[:3], header=False)
+    code, out, err = report(capsys, str(tmp_path), "--libs=onnxruntime")
+    assert code == 0, err
+    assert "@s1" in out and "@s2" in out and "tflite" not in out
+
+
+def test_a_line_cut_short_at_the_end_of_a_journal_is_tolerated(tmp_path: Path,
+                                                                capsys: pytest.CaptureFixture[str]) -> None:
+    path = journal(tmp_path / "s.jsonl", RECORDS[:3])
+    path.write_text(path.read_text() + '{"nodeid": "t::x", "record": {"lib": "onnx')
+    assert report(capsys, str(path))[0] == 0
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    (lambda d: d / "missing.json", "missing.json: no such file or folder"),
+    (lambda d: (d / "x.json").write_text('{"hello": 1}') and d / "x.json", "x.json: not a pytest-benchmark run"),
+    (lambda d: (d / "x.json").write_text("{nope") and d / "x.json", "x.json: not readable JSON"),
+    (lambda d: d, "no saved runs (.json) or journals (.jsonl) of pytest-mobiledl in this folder"),
+    (lambda d: (d / "j.jsonl").write_text('{"journal": 1}\n{"lib": 3}\n{}\n') and d / "j.jsonl", "j.jsonl:2: record"),
+], ids=["missing", "not-a-run", "not-json", "empty-folder", "bad-journal"])
+def test_bad_input_is_one_line_and_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str], make: object,
+                                          expected: str) -> None:
+    path = make(tmp_path)  # type: ignore[operator]
+    code, out, err = report(capsys, str(path))
+    assert code == 2
+    assert expected in err and len(err.strip().splitlines()) == 1, err
+    assert out == ""
+
+
+def test_a_filter_that_matches_nothing_names_what_is_there(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = report(capsys, str(journal(tmp_path / "s.jsonl", RECORDS[:3])), "--devices=pixel7")
+    assert code == 2
+    assert err.strip() == "mobiledl report: --devices: pixel7 not in these runs; they hold host"
+
+
+def test_filters_that_match_nothing_together_are_one_line(tmp_path: Path,
+                                                          capsys: pytest.CaptureFixture[str]) -> None:
+    path = journal(tmp_path / "s.jsonl", RECORDS[:6])  # onnxruntime t1, tflite t1: both on model m1
+    code, _, err = report(capsys, str(path), "--libs=onnxruntime", "--models=m1", "--devices=host")
+    assert code == 0, err
+    other = journal(tmp_path / "t.jsonl", [r.with_(model="m2", lib="ncnn") for r in RECORDS[:3]])
+    code, _, err = report(capsys, str(path), str(other), "--libs=ncnn", "--models=m1")
+    assert code == 2
+    assert err.strip() == ("mobiledl report: no case of these runs has all of the --models, --libs and --devices "
+                           "asked for together")
