@@ -29,7 +29,7 @@ def test_pinned_pytest_benchmark_internals_are_as_storage_expects() -> None:
 def test_a_record_becomes_a_pytest_benchmark_result(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfigure()
     record = from_dict(GOLDEN)
-    assert storage.add(config, "bench.py::test_latency[host-onnxruntime-tiny_cnn-cpu-fp32-t1]", record)
+    assert storage.add(config, "bench.py::test_latency[host-onnxruntime-tiny_cnn-cpu-fp32-t1]", [record])
     [result] = storage.session(config).benchmarks
     saved = result.as_dict(include_data=True)
     assert saved["fullname"] == "bench.py::test_latency[host-onnxruntime-tiny_cnn-cpu-fp32-t1]"
@@ -47,7 +47,7 @@ def test_a_mean_only_record_is_one_round_of_count_iterations(pytester: pytest.Py
     config = pytester.parseconfigure()
     record = from_dict(GOLDEN | {"samples_ms": None, "summary_ms": {"mean": 9.9, "min": 9.7, "max": 11.3},
                                  "flags": ["min_max_avg_only"], "count": 50, "iterations": 50})
-    assert storage.add(config, "bench.py::test_latency[R58M-tflite-m-cpu-fp32-t4]", record)
+    assert storage.add(config, "bench.py::test_latency[R58M-tflite-m-cpu-fp32-t4]", [record])
     saved = storage.session(config).benchmarks[0].as_dict(include_data=True)
     assert saved["stats"]["rounds"] == 1 and saved["stats"]["iterations"] == 50
     assert saved["stats"]["median"] == pytest.approx(0.0099)
@@ -57,4 +57,4 @@ def test_a_mean_only_record_is_one_round_of_count_iterations(pytester: pytest.Py
 def test_without_pytest_benchmark_nothing_is_stored(pytester: pytest.Pytester) -> None:
     config = pytester.parseconfigure("-p", "no:benchmark")
     assert storage.session(config) is None
-    assert not storage.add(config, "x::y", from_dict(GOLDEN))
+    assert not storage.add(config, "x::y", [from_dict(GOLDEN)])
