@@ -14,9 +14,10 @@ from typing import Any
 
 import pytest
 
-from pytest_mobiledl import usermodels
+from pytest_mobiledl import usermodels, variants
 from pytest_mobiledl.record import BACKENDS, PRECISIONS
 from pytest_mobiledl.usermodels import UserModel
+from pytest_mobiledl.variants import Variant
 
 ALL = "all"
 
@@ -49,6 +50,10 @@ class Selection:
     compare_fail: float | None
     #: The user's own model files among ``models``, by id.
     user_models: Mapping[str, UserModel] = field(default_factory=dict)
+    #: --variant: builds of a library side by side; a library with variants runs only those.
+    variants: tuple[Variant, ...] = ()
+    #: Where the environments of pip variants are made and kept.
+    env_cache: Path = field(default_factory=Path)
 
 
 @dataclass(frozen=True)
@@ -119,7 +124,7 @@ def _delay(value: str) -> dict[str, tuple[float, bool]]:
     delays: dict[str, tuple[float, bool]] = {}
     for entry in filter(None, (v.strip() for v in value.split(","))):
         lib, _, amount = entry.rpartition("=")
-        if lib and lib not in _lib_ids():
+        if lib and lib.partition("@")[0] not in _lib_ids():  # lib@label: one --variant's build
             raise ValueError(f"{lib} is not a library; choose from {', '.join(_lib_ids())}")
         relative = amount.endswith("%")
         number = _number(float, 0)(amount.removesuffix("%"))
@@ -205,7 +210,13 @@ OPTIONS = (
            "the unit of the confidence intervals", _number(int, 1)),
     Option("compare_fail", "", "with --benchmark-compare: fail where a slowdown is statistically established "
            "and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
-    Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB=ms or LIB=P% of "
+    Option("variants", "", "a build of a library beside the default, LIB@LABEL=SPEC (repeat; ini: one per line): "
+           "SPEC is a pip requirement or wheel (an environment made once), a Python interpreter, or a folder "
+           "holding the library's Android tool", lambda v: variants.parse(v, _lib_ids()), flag="--variant",
+           repeat=True),
+    Option("env_cache", "", "where --variant environments are made and kept (default: the user cache dir)", str,
+           flag="--mobiledl-env-cache"),
+    Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB[@LABEL]=ms or LIB=P% of "
            "each run, comma separated", _delay, flag="--mobiledl-delay-ms"),
 )
 
@@ -237,8 +248,23 @@ def resolve(config: pytest.Config) -> Selection:
         except ValueError as exc:
             raise pytest.UsageError(f"pytest-mobiledl: {source}={raw}: {exc}") from None
     values["model_cache"] = Path(values["model_cache"] or default_cache()).expanduser()
+    values["env_cache"] = Path(values["env_cache"]).expanduser() if values["env_cache"] else _env_cache()
+    _check_variants(values["variants"], values["libs"])
     values["models"], values["user_models"] = _user_models(values["models"], values["input_shape"])
     return Selection(**values)
+
+
+def _env_cache() -> Path:
+    from pytest_mobiledl.envs import default_cache as envs_cache
+
+    return envs_cache()
+
+
+def _check_variants(given: tuple[Variant, ...], libs: tuple[str, ...]) -> None:
+    unselected = [v.name for v in given if v.lib not in libs]
+    if unselected:
+        raise pytest.UsageError(f"pytest-mobiledl: --variant {', '.join(unselected)}: the library is not selected; "
+                                f"add it to --libs (now: {', '.join(libs)})")
 
 
 def _user_models(models: tuple[str, ...], pins: tuple[tuple[str, tuple[int, ...]], ...]
