@@ -142,7 +142,7 @@ def variants(items: Mapping[str, Sequence[RunRecord]], order: Sequence[tuple[str
         base = by_label[labels[0]]
         for label in labels:
             records, name = by_label[label], f"{_case_name(key)} {key[1]}@{label}"
-            change = None if label == labels[0] else stats.compare(_values(base), _values(records))
+            change = None if label == labels[0] else _paired(base, records)
             if change is not None:
                 found[name] = change
             rows.append({"case": _case_name(key), "variant": f"{key[1]}@{label}", "version": _versions(records),
@@ -161,9 +161,9 @@ def base_of(table: pd.DataFrame) -> Callable[[str], str]:
     return lambda key: first[key.rpartition(" ")[0]]
 
 
-VARIANTS_NOTE = ("change: variant ÷ the case's first variant, typical latency over repeats interleaved process "
-                 "by process, 95 % CI (Welch on logs); verdict: established at 5 % false discoveries "
-                 "(Benjamini–Hochberg over the table), else no change")
+VARIANTS_NOTE = ("change: variant ÷ the case's first variant, over repeats interleaved process by process, "
+                 "95 % CI (paired t on the logs, round by round; Welch where a repeat is missing); verdict: "
+                 "established at 5 % false discoveries (Benjamini–Hochberg over the table), else no change")
 
 
 def sweep(records: Sequence[RunRecord]) -> pd.DataFrame:
@@ -207,6 +207,16 @@ def trend(frame: pd.DataFrame, order: Sequence[tuple[str, str]] = (), least: int
 
 def _nan_none(value: Any) -> float | None:
     return None if value is None or value != value else float(value)
+
+
+def _paired(base: Sequence[RunRecord], new: Sequence[RunRecord]) -> stats.Change:
+    """Repeat k of two variants ran one after the other: compare them pair by pair when every
+    repeat of each side has its partner, else (a repeat failed) as two independent samples."""
+    a, b = ({r.repeat: r.median_ms for r in side} for side in (base, new))
+    if a.keys() != b.keys():
+        return stats.compare(list(a.values()), list(b.values()))
+    rounds = sorted(a)
+    return stats.compare_paired([a[k] for k in rounds], [b[k] for k in rounds])
 
 
 def _by_variant(items: Mapping[str, Sequence[RunRecord]]) -> dict[tuple[Any, ...], dict[str, list[RunRecord]]]:

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mobiledl import variants
+from pytest_mobiledl import report, stats, variants
 from pytest_mobiledl.emulator import Farm
+from pytest_mobiledl.record import RunRecord, from_dict
 
 RUN = ["-p", "no:cacheprovider", "--libs=onnxruntime", "--warmup=1", "--iterations=5"]
 #: This environment's own interpreter: a variant from an interpreter path, with onnxruntime as installed.
@@ -119,6 +120,51 @@ def test_compare_fail_gates_a_slower_variant(bench_dir: pytest.Pytester) -> None
         "mobiledl: host-tiny_cnn-cpu-fp32-t1 onnxruntime@b is * % slower [[]95% CI +*, +*] than onnxruntime@a "
         "(--mobiledl-compare-fail=10%)",
     ])
+
+
+GOLDEN = json.loads((Path(__file__).parent / "golden" / "record_v1.json").read_text())
+
+
+def build(label: str, medians: list[float], version: str = "1.0", model: str = "m1") -> list[RunRecord]:
+    """A variant's repeats, each of whose samples all equal that repeat's median."""
+    return [from_dict(GOLDEN | {"lib": "onnxruntime", "lib_version": version, "model": model, "threads": 1,
+                                "samples_ms": [m] * 5, "device": {"serial": "host"},
+                                "engine_options": {"variant": label}}).with_(repeat=k)
+            for k, m in enumerate(medians, 1)]
+
+
+def test_the_ab_table_pairs_rounds_so_drift_between_rounds_cancels() -> None:
+    # Each round is slower than the last (drift), and b is 10 % slower than a in every round:
+    # as two independent samples this is no change; round by round it is established.
+    a, b = build("a", [10.0, 20.0, 40.0]), build("b", [11.0, 22.0, 44.0], version="2.0")
+    table, found = report.variants({"x[a]": a, "x[b]": b}, [("onnxruntime", "a"), ("onnxruntime", "b")])
+    assert stats.verdicts({"b": stats.compare([10, 20, 40], [11, 22, 44])}) == {"b": "no change"}
+    assert found["host-m1-cpu-fp32-t1 onnxruntime@b"].ratio == pytest.approx(1.1)
+    rows = table.to_dict("records")
+    assert [(r["variant"], r["version"], r["change % [95% CI]"], r["verdict"], r["artifact"]) for r in rows] == [
+        ("onnxruntime@a", "1.0", "—", "—", "same"), ("onnxruntime@b", "2.0", "+10.0 [+10.0, +10.0]", "slower", "same")]
+    assert report.base_of(table)("host-m1-cpu-fp32-t1 onnxruntime@b") == "onnxruntime@a"
+
+
+def test_the_first_variant_given_is_the_base_and_a_missing_repeat_falls_back_to_welch() -> None:
+    a, b = build("a", [10.0, 10.2, 9.8]), build("b", [12.0, 12.1])  # b's third repeat failed
+    table, found = report.variants({"x[b]": b, "x[a]": a}, [("onnxruntime", "b"), ("onnxruntime", "a")])
+    assert list(table["variant"]) == ["onnxruntime@b", "onnxruntime@a"]
+    change = found["host-m1-cpu-fp32-t1 onnxruntime@a"]
+    assert change.ratio < 1 and change == stats.compare([12.0, 12.1], [10.0, 10.2, 9.8])
+
+
+def test_a_sweep_has_a_trend_row_per_build_and_a_frame_for_a_plot() -> None:
+    records = [*build("r1", [10, 10.1], "1.0"), *build("r2", [9, 9.1], "1.1"), *build("r3", [8, 8.1], "1.2"),
+               *build("r1", [5, 5.1], "1.0", model="m2"), *build("r2", [5, 5.1], "1.1", model="m2"),
+               *build("r3", [4, 4.1], "1.2", model="m2")]
+    frame = report.sweep(records)
+    assert len(frame) == 6 and set(frame.columns) >= {"lib", "variant", "version", "model", "median_ms", "low_ms"}
+    trend = report.trend(frame, [("onnxruntime", "r3"), ("onnxruntime", "r1"), ("onnxruntime", "r2")])
+    assert list(trend["variant"]) == ["onnxruntime@r3", "onnxruntime@r1", "onnxruntime@r2"]
+    assert list(trend.columns) == ["variant", "version", "host-m1-cpu-fp32-t1", "host-m2-cpu-fp32-t1"]
+    assert trend.iloc[0]["host-m1-cpu-fp32-t1"].startswith("8.05 [")
+    assert report.trend(frame[frame["variant"] != "r3"]).empty  # two builds: the A/B table says it all
 
 
 def tool_folder(root: Path, version: str) -> Path:
