@@ -87,6 +87,14 @@ def test_ids_carry_the_label_and_variants_alternate_within_each_round(bench_dir:
     assert ids == [f"host-onnxruntime@{v}-tiny_cnn-cpu-fp32-t{t}-r{r}" for r in (1, 2) for t in (1, 2) for v in "ab"]
 
 
+def test_variants_come_from_the_ini_file_one_per_line(bench_dir: pytest.Pytester) -> None:
+    bench_dir.makeini(f"[pytest]\nmobiledl_models = tiny_cnn\nmobiledl_repeats = 1\n"
+                      f"mobiledl_variants =\n    {HERE.replace('@here', '@x')}\n    {HERE.replace('@here', '@y')}\n")
+    result = bench_dir.runpytest_subprocess(*RUN, "--collect-only", "-q")
+    assert [line for line in result.outlines if "::test_latency[" in line] == [
+        f"test_bench.py::test_latency[host-onnxruntime@{v}-tiny_cnn-cpu-fp32-t1]" for v in "xy"]
+
+
 def test_without_variants_nothing_changes(bench_dir: pytest.Pytester) -> None:
     result = bench_dir.runpytest_subprocess(*RUN, "--collect-only", "-q", "--repeats=1")
     assert [line for line in result.outlines if "::test_latency[" in line] == [
@@ -109,6 +117,7 @@ def test_two_variants_on_the_host_run_one_artifact_and_print_the_ab_table(bench_
     ])
 
 
+@pytest.mark.slow
 def test_compare_fail_gates_a_slower_variant(bench_dir: pytest.Pytester) -> None:
     result = bench_dir.runpytest_subprocess(*RUN, "--repeats=3", "--mobiledl-compare-fail=10%",
                                             "--mobiledl-delay-ms=onnxruntime@b=60%",
