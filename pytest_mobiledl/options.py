@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -208,8 +208,8 @@ OPTIONS = (
            flag="--mobiledl-rebuild", switch=True),
     Option("repeats", "5", "fresh runner processes per case, interleaved across the cases of a device; "
            "the unit of the confidence intervals", _number(int, 1)),
-    Option("compare_fail", "", "with --benchmark-compare: fail where a slowdown is statistically established "
-           "and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
+    Option("compare_fail", "", "with --benchmark-compare or --variant: fail where a slowdown is "
+           "statistically established and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
     Option("variants", "", "a build of a library beside the default, LIB@LABEL=SPEC (repeat; ini: one per line): "
            "SPEC is a pip requirement or wheel (an environment made once), a Python interpreter, or a folder "
            "holding the library's Android tool", lambda v: variants.parse(v, _lib_ids()), flag="--variant",
@@ -224,6 +224,8 @@ OPTIONS = (
 def add(parser: pytest.Parser) -> None:
     group = parser.getgroup("mobiledl", "mobile deep-learning benchmarks (pytest-mobiledl)")
     for option in OPTIONS:
+        ini_help = option.help
+        option = replace(option, help=option.help.replace("%", "%%"))  # argparse formats help with %
         if option.switch:
             group.addoption(option.cli, action="store_const", const="true", dest=option.name, help=option.help)
         elif option.repeat:
@@ -232,7 +234,7 @@ def add(parser: pytest.Parser) -> None:
         else:
             group.addoption(option.cli, dest=option.name, metavar=option.name.upper(),
                             help=option.help + (f" (default: {option.default})" if option.default else ""))
-        parser.addini(f"mobiledl_{option.name}", option.help, default=option.default)
+        parser.addini(f"mobiledl_{option.name}", ini_help, default=option.default)
 
 
 def resolve(config: pytest.Config) -> Selection:
