@@ -8,9 +8,10 @@
   cases (5 small zoo models × 4 thread counts): the share of cases whose verdict is ``slower``
   or ``faster`` (target ≤ 1 %), and the CI half-widths of the changes.
 - ``drift``: the same A/B (``--old`` against this environment's build) measured interleaved in
-  one session and as two separate sessions (one build each, run back to back), ``--rounds``
-  times each way, alternating; the CI half-width of the change per case both ways, and how much
-  the change itself moves from round to round.
+  one session (paired round by round, as the variants table does) and as two separate sessions
+  (one build each, run back to back, compared with Welch as ``--benchmark-compare`` does),
+  ``--rounds`` times each way, alternating; the CI half-width of the change per case both ways,
+  and how much the change itself moves from round to round.
 - ``ab``: ``--old`` against this environment's build over a few zoo models: the session's
   variants table.
 
@@ -74,8 +75,7 @@ def drift(out: Path, rounds: int, repeats: int, old: str, env_cache: Path) -> No
         both["interleaved"].append(report.variants(one, [("onnxruntime", "old"), ("onnxruntime", "new")])[1])
         first = session(out, f"sa{k}", AB_MODELS, "1", repeats, 20, [a], env_cache)
         second = session(out, f"sb{k}", AB_MODELS, "1", repeats, 20, [b], env_cache)
-        both["separate"].append(report.variants({**first, **second}, [("onnxruntime", "old"),
-                                                                       ("onnxruntime", "new")])[1])
+        both["separate"].append(_welch(first, second))
     for way, runs in both.items():
         widths = [_half_width(c) for found in runs for c in found.values()]
         moves = [statistics.pstdev(c.pct for c in changes) for changes in zip(*(f.values() for f in runs),
@@ -93,6 +93,14 @@ def ab(out: Path, repeats: int, old: str, env_cache: Path) -> None:
     text = (out / "ab.log").read_text()
     start = text.index("mobiledl variants")
     print(text[text.rindex("\n", 0, start) + 1:].split("\n=")[0])
+
+
+def _welch(first: dict[str, list[RunRecord]], second: dict[str, list[RunRecord]]) -> dict[str, stats.Change]:
+    """Two sessions' builds compared as --benchmark-compare does (Welch): their repeats are not pairs."""
+    base = {item.replace("@old-", "@-"): records for item, records in first.items()}
+    new = {item.replace("@new-", "@-"): records for item, records in second.items()}
+    return {item: stats.compare([r.median_ms for r in base[item]], [r.median_ms for r in records])
+            for item, records in new.items() if item in base}
 
 
 def _half_width(change: stats.Change) -> float:
