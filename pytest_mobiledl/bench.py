@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 RECORD_KEY = "mobiledl_record"
 #: user_properties key naming the case's item (the node id without the repeat): what is stored.
 ITEM_KEY = "mobiledl_item"
+#: engine_options key holding a --variant's label.
+VARIANT = "variant"
 
 
 class Bench:
@@ -39,6 +41,7 @@ class Bench:
         case, selection = self.case, self.selection
         # pytest.skip/fail outside the except blocks: raised inside one, the cause would be
         # printed again under "During handling of the above exception".
+        lib = f"{case.lib}@{case.variant}" if case.variant else case.lib  # failures name the build
         try:
             artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
                                     selection.user_models.get(case.model))
@@ -55,18 +58,20 @@ class Bench:
                 device = Steady(self.device, selection)  # cooldown, cores, clocks, energy: steady.py
                 record = device.finish(runner.run(device, case, artifact, selection))
         except MobiledlError as exc:
-            failed = f"{case.device} {case.lib}: {exc}"
+            failed = f"{case.device} {lib}: {exc}"
         else:
             failed = ""
         if failed:
             pytest.fail(failed, pytrace=False)
         implausible = plausibility.check(record, artifact.meta.get("macs"))
         if implausible:
-            pytest.fail(f"{case.device} {case.lib}: {implausible}", pytrace=False)
+            pytest.fail(f"{case.device} {lib}: {implausible}", pytrace=False)
         self.record = record.with_(device=dict(self.device.info()), parity=artifact.parity, repeat=self.repeat)
+        if case.variant:  # which build ran: saved with the record, so tables and saved runs tell variants apart
+            self.record = self.record.with_(engine_options={**self.record.engine_options, VARIANT: case.variant})
         item_id = self._item.nodeid.replace(f"[{repeat_id(case, self.repeat, self.selection.repeats)}]",
                                             f"[{case.id}]")
         self._item.user_properties += [(RECORD_KEY, self.record.to_dict()), (ITEM_KEY, item_id)]
         if not artifact.parity["passed"]:  # measured, but of a model that is not the source model
-            pytest.fail(f"{case.device} {case.lib}: {parity.describe(artifact.parity)}", pytrace=False)
+            pytest.fail(f"{case.device} {lib}: {parity.describe(artifact.parity)}", pytrace=False)
         return self.record

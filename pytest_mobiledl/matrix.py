@@ -2,7 +2,9 @@
 
 Cases a library or device cannot run are kept with the reason, so the plugin can skip them
 visibly instead of dropping them. Ids read left to right, device first, and never hold the
-library version, so ``--benchmark-compare`` matches an item across library versions.
+library version, so ``--benchmark-compare`` matches an item across library versions. A
+``--variant`` build of a library is part of its case: the id shows it as ``lib@label``, and the
+variants of a case come out one after the other, so each round of repeats alternates them.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from pytest_mobiledl import engines, routes, usermodels
+from pytest_mobiledl import engines, routes, usermodels, variants
 from pytest_mobiledl.options import Selection
 
 
@@ -24,10 +26,13 @@ class Case:
     backend: str
     precision: str
     threads: int
+    #: A --variant label, or "" for the library as installed with this plugin.
+    variant: str = ""
 
     @property
     def id(self) -> str:
-        return f"{self.device}-{self.lib}-{self.model}-{self.backend}-{self.precision}-t{self.threads}"
+        lib = f"{self.lib}@{self.variant}" if self.variant else self.lib
+        return f"{self.device}-{lib}-{self.model}-{self.backend}-{self.precision}-t{self.threads}"
 
 
 def repeat_id(case: Case, repeat: int, repeats: int) -> str:
@@ -40,10 +45,12 @@ def expand(selection: Selection, devices: Iterable[str],
     """Every selected case with the reason it cannot run (``unsupported`` asks the device), or None."""
     dims = (devices, selection.libs, selection.models, selection.backends, selection.precisions, selection.threads)
     for device, lib, model, backend, precision, threads in itertools.product(*dims):
-        case = Case(device, lib, model, backend, precision, threads)
         source = selection.user_models.get(model)
-        yield case, (_lib_reason(lib, precision) or (_route_reason(lib, usermodels.format_of(source.path))
-                                                     if source else None) or unsupported(case))
+        reason = _lib_reason(lib, precision) or (_route_reason(lib, usermodels.format_of(source.path))
+                                                 if source else None)
+        for label in variants.labels(selection.variants, lib):  # innermost: a case's variants are adjacent
+            case = Case(device, lib, model, backend, precision, threads, label)
+            yield case, reason or unsupported(case)
 
 
 @cache

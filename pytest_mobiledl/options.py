@@ -15,9 +15,10 @@ from typing import Any
 
 import pytest
 
-from pytest_mobiledl import usermodels
+from pytest_mobiledl import usermodels, variants
 from pytest_mobiledl.record import BACKENDS, PRECISIONS
 from pytest_mobiledl.usermodels import UserModel
+from pytest_mobiledl.variants import Variant
 
 ALL = "all"
 
@@ -61,6 +62,10 @@ class Selection:
     energy: bool = False
     #: --mobiledl-report: where the session's HTML report goes ("" for none).
     report: str = ""
+    #: --variant: builds of a library side by side; a library with variants runs only those.
+    variants: tuple[Variant, ...] = ()
+    #: Where the environments of pip variants are made and kept.
+    env_cache: Path = field(default_factory=Path)
 
 
 @dataclass(frozen=True)
@@ -133,7 +138,7 @@ def _delay(value: str) -> dict[str, tuple[float, bool]]:
     delays: dict[str, tuple[float, bool]] = {}
     for entry in filter(None, (v.strip() for v in value.split(","))):
         lib, _, amount = entry.rpartition("=")
-        if lib and lib not in _lib_ids():
+        if lib and lib.partition("@")[0] not in _lib_ids():  # lib@label: one --variant's build
             raise ValueError(f"{lib} is not a library; choose from {', '.join(_lib_ids())}")
         relative = amount.endswith("%")
         number = _number(float, 0)(amount.removesuffix("%"))
@@ -248,11 +253,17 @@ OPTIONS = (
            lambda v: v.lower() in ("1", "true", "yes"), switch=True),
     Option("repeats", "5", "fresh runner processes per case, interleaved across the cases of a device; "
            "the unit of the confidence intervals", _number(int, 1)),
-    Option("compare_fail", "", "with --benchmark-compare: fail where a slowdown is statistically established "
-           "and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
+    Option("compare_fail", "", "with --benchmark-compare or --variant: fail where a slowdown is "
+           "statistically established and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
     Option("report", "", "write this session's HTML report (tables and plots, one self-contained file) to FILE",
            str, flag="--mobiledl-report"),
-    Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB=ms or LIB=P% of "
+    Option("variants", "", "a build of a library beside the default, LIB@LABEL=SPEC (repeat; ini: one per line): "
+           "SPEC is a pip requirement or wheel (an environment made once), a Python interpreter, or a folder "
+           "holding the library's Android tool", lambda v: variants.parse(v, _lib_ids()), flag="--variant",
+           repeat=True),
+    Option("env_cache", "", "where --variant environments are made and kept (default: the user cache dir)", str,
+           flag="--mobiledl-env-cache"),
+    Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB[@LABEL]=ms or LIB=P% of "
            "each run, comma separated", _delay, flag="--mobiledl-delay-ms"),
     Option("fork", "yes", "host runs: yes = fork each run from a server that imported the library once "
            "(where its import leaves no thread behind), no = exec a fresh interpreter per run", _yes_no,
@@ -293,6 +304,8 @@ def resolve(config: pytest.Config) -> Selection:
         if problem:
             option = next(o for o in OPTIONS if o.name == name)
             raise pytest.UsageError(f"pytest-mobiledl: {option.cli}={values[name]}: {problem}")
+    values["env_cache"] = Path(values["env_cache"]).expanduser() if values["env_cache"] else _env_cache()
+    _check_variants(values["variants"], values["libs"])
     values["models"], values["user_models"] = _user_models(values["models"], values["input_shape"])
     return Selection(**values)
 
@@ -314,6 +327,17 @@ def _folder_or_nothing(path: Path) -> str | None:
     if path.exists() and not path.is_dir():
         return "is a file; give the folder that holds one folder per library (<dir>/<lib>/…)"
     return None
+def _env_cache() -> Path:
+    from pytest_mobiledl.envs import default_cache as envs_cache
+
+    return envs_cache()
+
+
+def _check_variants(given: tuple[Variant, ...], libs: tuple[str, ...]) -> None:
+    unselected = [v.name for v in given if v.lib not in libs]
+    if unselected:
+        raise pytest.UsageError(f"pytest-mobiledl: --variant {', '.join(unselected)}: the library is not selected; "
+                                f"add it to --libs (now: {', '.join(libs)})")
 
 
 def _user_models(models: tuple[str, ...], pins: tuple[tuple[str, tuple[int, ...]], ...]

@@ -6,12 +6,13 @@ converters, adbutils and pandas load where they are used, so ``pytest --collect-
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import sys
+from dataclasses import dataclass, replace
 from functools import cache
 
 import pytest
 
-from pytest_mobiledl import interrupts, journal, matrix, options, runners, usermodels
+from pytest_mobiledl import interrupts, journal, matrix, options, runners, usermodels, variants
 from pytest_mobiledl.bench import Bench
 from pytest_mobiledl.devices import Device, adb
 from pytest_mobiledl.devices.host import HostDevice
@@ -37,17 +38,19 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    selection = options.resolve(config)
+    selection = _prepare_variants(options.resolve(config))
     _inspect_user_models(selection)
     devices, note = _devices(selection)
     config.stash[STATE] = State(selection, devices, _devices_chosen(config), note)
-    if selection.compare_fail is not None and not config.getoption("benchmark_compare", None):
+    if selection.compare_fail is not None and not (config.getoption("benchmark_compare", None)
+                                                   or selection.variants):
         raise pytest.UsageError("pytest-mobiledl: --mobiledl-compare-fail needs a saved run to compare with: "
-                                "add --benchmark-compare (the last saved run) or --benchmark-compare=NNNN")
+                                "add --benchmark-compare (the last saved run) or --benchmark-compare=NNNN "
+                                "(or --variant builds to compare with each other)")
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         interrupts.stop_on_sigterm()
         infos = {serial: device.info() for serial, device in devices.items()}
-        results = Results(config, infos, selection.compare_fail, selection.report)
+        results = Results(config, infos, selection.compare_fail, selection.report, selection.variants)
         config.pluginmanager.register(results, "mobiledl-results")
         config.pluginmanager.register(journal.Writer(config, results, devices, selection.resume), "mobiledl-journal")
     elif journal.WORKER_KEY in config.workerinput:  # what the controller resumes, the same on every worker
@@ -129,6 +132,20 @@ def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case, mobiled
     state = request.config.stash[STATE]
     return Bench(mobiledl_case, mobiledl_repeat, state.selection, state.devices[mobiledl_case.device],
                  request.node)
+
+
+def _prepare_variants(selection: options.Selection) -> options.Selection:
+    """Pip variants get their cached environment (made now if new, with a progress line)."""
+    if not any(v.kind == "pip" for v in selection.variants):
+        return selection
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    try:
+        return replace(selection, variants=variants.prepare(selection.variants, selection.env_cache, say))
+    except MobiledlError as exc:
+        raise pytest.UsageError(f"pytest-mobiledl: --variant {exc}") from None
 
 
 def _inspect_user_models(selection: options.Selection) -> None:

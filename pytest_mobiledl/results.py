@@ -9,7 +9,7 @@ session finishes, before pytest-benchmark saves.
 
 from __future__ import annotations
 
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -21,17 +21,21 @@ from pytest_mobiledl.record import RunRecord, from_dict
 
 if TYPE_CHECKING:
     from pytest_mobiledl import stats
+    from pytest_mobiledl.variants import Variant
 
 # report and stats load pandas, numpy and scipy: only when a session has results to show.
 
 
 class Results:
     def __init__(self, config: pytest.Config, devices: Mapping[str, Mapping[str, Any]],
-                 compare_fail: float | None, page: str = "") -> None:
+                 compare_fail: float | None, page: str = "", variants: Sequence[Variant] = ()) -> None:
         self.config = config
         self.page = page  # --mobiledl-report
         self.devices = devices
         self.compare_fail = compare_fail
+        self.variant_order = [(v.lib, v.label) for v in variants]
+        self.variants: Any = None  # the A/B table, when a case ran under several --variant builds
+        self.trend: Any = None  # the sweep table, when a library ran under three builds or more
         self.records: list[RunRecord] = []  # every repeat, parity failures too: tables show them
         self.items: dict[str, list[RunRecord]] = {}  # item → its passed repeats: what is stored
         self.regressions: list[str] = []
@@ -70,7 +74,9 @@ class Results:
             table, found = report.changes(self.items, baseline)
             self.changes = None if table.empty else table
             if self.compare_fail is not None:
-                self._gate(found, self.compare_fail)
+                self._gate(found, self.compare_fail, lambda item: "the saved run")
+        if self.variant_order:
+            self._variants()
         if self.regressions and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return (yield)
@@ -88,12 +94,19 @@ class Results:
             from pytest_mobiledl import report
 
             sections = report.render(self.records)
-            if self.changes is not None:
-                from tabulate import tabulate
+            from tabulate import tabulate
 
+            if self.changes is not None:
                 sections.append(("mobiledl changes: against the saved run (--benchmark-compare)",
                                  tabulate(self.changes, headers="keys", tablefmt="github", showindex=False)
                                  + "\n" + report.CHANGES_NOTE))
+            if self.variants is not None:
+                sections.append(("mobiledl variants: each build against the case's first (--variant)",
+                                 tabulate(self.variants, headers="keys", tablefmt="github", showindex=False)
+                                 + "\n" + report.VARIANTS_NOTE))
+            if self.trend is not None:
+                sections.append(("mobiledl sweep: typical ms [95% CI] per build (--variant)",
+                                 tabulate(self.trend, headers="keys", tablefmt="github", showindex=False)))
             for title, text in sections:
                 terminalreporter.write_sep("-", title)
                 terminalreporter.write_line(text)
@@ -125,7 +138,21 @@ class Results:
                 continue  # not a result of this plugin: pytest-benchmark compares it on its own
         return baseline
 
-    def _gate(self, found: Mapping[str, stats.Change], threshold: float) -> None:
+    def _variants(self) -> None:
+        """The A/B table over the items that ran under --variant builds, gated like a saved run."""
+        from pytest_mobiledl import report
+
+        table, found = report.variants(self.items, self.variant_order)
+        if table.empty:
+            return
+        self.variants = table
+        trend = report.trend(report.sweep([r for records in self.items.values() for r in records]),
+                             self.variant_order)
+        self.trend = None if trend.empty else trend
+        if self.compare_fail is not None:
+            self._gate(found, self.compare_fail, report.base_of(table))
+
+    def _gate(self, found: Mapping[str, stats.Change], threshold: float, against: Callable[[str], str]) -> None:
         """--mobiledl-compare-fail: one line per item whose established slowdown reaches the threshold."""
         from pytest_mobiledl import stats
 
@@ -134,5 +161,5 @@ class Results:
             low, high = change.low or change.ratio, change.high or change.ratio
             self.regressions.append(
                 f"mobiledl: {item.rpartition('::')[2]} is {change.pct:.1f} % slower "
-                f"[95% CI {(low - 1) * 100:+.1f}, {(high - 1) * 100:+.1f}] than the saved run "
+                f"[95% CI {(low - 1) * 100:+.1f}, {(high - 1) * 100:+.1f}] than {against(item)} "
                 f"(--mobiledl-compare-fail={threshold:g}%)")

@@ -22,7 +22,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from pytest_mobiledl import engines, native, steady
+from pytest_mobiledl import engines, native, steady, variants
 from pytest_mobiledl.errors import RunnerError
 from pytest_mobiledl.record import FLAGS, RunRecord, from_json
 
@@ -41,11 +41,19 @@ class Runner(Protocol):
 
 
 class PythonRunner:
+    def __init__(self, python: Path | None = None) -> None:
+        #: A --variant's interpreter: it runs the zipapp, so its environment needs only the library and numpy.
+        self.python = python
+
     def run(self, device: Device, case: Case, artifact: Artifact, selection: Selection) -> RunRecord:
         model = device.deploy(artifact.path)
         if device.serial == "host":  # the runner pins itself; a phone's command runs under taskset
             cpus = ",".join(map(str, steady.device_cpus(device, selection.cores)))
-            command = [sys.executable, "-m", "pytest_mobiledl.runner", "--cpus", cpus]
+            runner = ([str(self.python), device.deploy(zipapp())] if self.python is not None
+                      else [sys.executable, "-m", "pytest_mobiledl.runner"])
+            command = [*runner, "--cpus", cpus]
+        elif self.python is not None:
+            command = [str(self.python), device.deploy(zipapp())]
         else:
             command = [sys.executable, device.deploy(zipapp())]
         return parse_record(device.run(command + runner_args(case, model, selection), selection.runner_timeout),
@@ -56,11 +64,11 @@ def runner_args(case: Case, model: str, s: Selection) -> list[str]:
     return ["--lib", case.lib, "--model", model, "--model-id", case.model, "--backend", case.backend,
             "--precision", case.precision, "--threads", str(case.threads), "--warmup", str(s.warmup),
             "--iterations", str(s.iterations), "--min-time", str(s.min_time),
-            "--delay-ms", delay_arg(s.delay, case.lib)]
+            "--delay-ms", delay_arg(s.delay, case.lib, case.variant)]
 
 
-def delay_arg(delays: Mapping[str, tuple[float, bool]], lib: str) -> str:
-    amount, relative = delays.get(lib, delays.get("", (0.0, False)))
+def delay_arg(delays: Mapping[str, tuple[float, bool]], lib: str, variant: str = "") -> str:
+    amount, relative = delays.get(f"{lib}@{variant}", delays.get(lib, delays.get("", (0.0, False))))
     return f"{amount * 100:g}%" if relative else f"{amount:g}"
 
 
@@ -149,18 +157,21 @@ def switches(spec: native.ToolSpec, request: native.RunRequest) -> dict[str, lis
     return {"switches": [arg for step in steps for arg in step.argv[1:] if "/" not in arg]}
 
 
-def native_runner(case: Case, runner_dir: Path) -> tuple[NativeRunner | None, str | None]:
-    """The case's native tool if its files are in ``runner_dir``, else the reason naming the file."""
+def native_runner(case: Case, runner_dir: Path, tool_dir: Path | None = None
+                  ) -> tuple[NativeRunner | None, str | None]:
+    """The case's native tool if its files are in ``runner_dir`` (or a variant's ``tool_dir``,
+    standing in for ``runner_dir/<lib>``), else the reason naming the file."""
     try:
         spec = native.spec_for(case.lib)
     except ValueError:
         return None, f"{case.lib} has no native Android tool in pytest-mobiledl"
-    missing = [f for f in spec.files if not (runner_dir / f).is_file()]
+    folder = tool_dir or runner_dir / case.lib
+    missing = [f for f in spec.files if not (folder / Path(f).relative_to(case.lib)).is_file()]
     if missing:
-        return None, (f"no {case.lib} runner: expected {runner_dir / missing[0]} "
+        return None, (f"no {case.lib} runner: expected {folder / Path(missing[0]).relative_to(case.lib)} "
                       f"(see native_runners/{case.lib}/README.md)")
     reason = spec.supports(case.backend, case.precision)
-    return (None, reason) if reason else (NativeRunner(spec, runner_dir / case.lib), None)
+    return (None, reason) if reason else (NativeRunner(spec, folder), None)
 
 
 def _host(step: native.Command, timeout: float) -> Completed:
@@ -208,6 +219,8 @@ def runner_for(device: Device, case: Case, selection: Selection) -> Runner:
 
 
 def _runner_or_reason(device: Device, case: Case, selection: Selection) -> tuple[Runner | None, str | None]:
+    if case.variant:
+        return _variant_runner(device, case, selection)
     if device.serial == "host":
         reason = _python_reason(case.lib, case.backend, "on host")
         return (None, reason) if reason else (PythonRunner(), None)
@@ -216,6 +229,20 @@ def _runner_or_reason(device: Device, case: Case, selection: Selection) -> tuple
         return tool, tool_reason
     reason = _python_reason(case.lib, case.backend, f"on {device.serial}")
     return (None, reason) if reason else (PythonRunner(), None)
+
+
+def _variant_runner(device: Device, case: Case, selection: Selection) -> tuple[Runner | None, str | None]:
+    """A --variant's build: its tool folder on phones, its interpreter on the host (and the emulator)."""
+    variant = variants.find(selection.variants, case.lib, case.variant)
+    if variant.tool_dir is not None:
+        if device.serial == "host":
+            return None, f"{variant.name} is an Android tool folder: it runs on phones, not on the host"
+        return native_runner(case, selection.runner_dir, variant.tool_dir)
+    if device.serial != "host" and not _runs_host_python(device):
+        return None, f"{variant.name} is a Python environment: it runs on the host; give a tool folder for phones"
+    if case.backend not in engines.get(case.lib).HOST_BACKENDS:
+        return None, f"{case.lib} through Python has no {case.backend} backend; run it on a phone"
+    return PythonRunner(variant.python), None
 
 
 @cache

@@ -12,7 +12,8 @@ Method (docs/statistics.md has the reasoning and references):
   latency (process effects are multiplicative: a busy core slows every run of a process by a
   factor). The item's value is their geometric mean; its CI is Student's t on the logs;
 - two items (or an item and its baseline) are compared with Welch's t-test on the logs: the
-  change is the ratio of geometric means, with its CI and p-value;
+  change is the ratio of geometric means, with its CI and p-value; two builds whose repeats ran
+  in alternation (``--variant``) are compared pair by pair (paired t on the logs);
 - a family of comparisons (all items of a session compare) is controlled with
   Benjamini–Hochberg; the libraries of one fragmentation row with Holm.
 
@@ -96,6 +97,28 @@ def compare(base: Sequence[float], new: Sequence[float], level: float = LEVEL) -
     from scipy import stats
 
     result = stats.ttest_ind(b, a, equal_var=False)
+    ci = result.confidence_interval(level)
+    return Change(ratio, math.exp(ci.low), math.exp(ci.high), float(result.pvalue))
+
+
+def compare_paired(base: Sequence[float], new: Sequence[float], level: float = LEVEL) -> Change:
+    """Paired t-test on log values, pair k being base's and new's k-th repeat.
+
+    For repeats run one after the other in rounds (``--variant`` builds, A B A B …): what drifts
+    between rounds hits both sides of a pair and cancels from the per-round ratio.
+    """
+    a, b = _logs(base), _logs(new)
+    if len(a) != len(b):
+        raise ValueError(f"paired values need equal counts, got {len(a)} and {len(b)}")
+    diff = b - a
+    ratio = math.exp(float(np.mean(diff)))
+    if len(diff) < 2:
+        return Change(ratio, None, None, None)
+    if np.ptp(diff) == 0:  # every round the same ratio: only a ratio of 1 is no change
+        return Change(ratio, ratio, ratio, 1.0 if ratio == 1 else 0.0)
+    from scipy import stats
+
+    result = stats.ttest_rel(b, a)
     ci = result.confidence_interval(level)
     return Change(ratio, math.exp(ci.low), math.exp(ci.high), float(result.pvalue))
 

@@ -11,14 +11,20 @@ from pytest_mobiledl.report.tables import (
     CASE,
     CHANGES_NOTE,
     PLACE,
+    VARIANTS_NOTE,
     _estimate,
+    base_of,
     best_per_lib,
     changes,
     fragmentation,
     frame,
     gap,
+    lib_name,
     render,
+    sweep,
+    trend,
+    variants,
 )
 
-__all__ = ["CASE", "CHANGES_NOTE", "PLACE", "_estimate", "best_per_lib", "changes", "fragmentation", "frame", "gap",
-           "render"]
+__all__ = ["CASE", "CHANGES_NOTE", "PLACE", "VARIANTS_NOTE", "_estimate", "base_of", "best_per_lib", "changes",
+           "fragmentation", "frame", "gap", "lib_name", "render", "sweep", "trend", "variants"]

@@ -11,7 +11,7 @@ A library whose artifact failed parity is not ranked (its number is of another m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl import stats
@@ -30,7 +30,7 @@ def frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in records:
-        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, r.lib)
+        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, lib_name(r))
         row = rows.setdefault(key, {**dict(zip(CASE, key, strict=True)), "version": r.lib_version, "values": [],
                                     "statistic": "median" if r.samples_ms is not None else "mean",
                                     "parity_failed": False, "rel_err": None})
@@ -117,6 +117,127 @@ def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, S
 CHANGES_NOTE = ("change: current ÷ baseline typical latency over their repeats, 95 % CI (Welch on logs); "
                 "verdict: established at 5 % false discoveries (Benjamini–Hochberg over the items), else "
                 "no change; cannot tell: a side has fewer than 2 repeats")
+
+
+def lib_name(record: RunRecord) -> str:
+    """``onnxruntime``, or ``onnxruntime@old`` for a --variant's build."""
+    label = record.engine_options.get("variant")
+    return f"{record.lib}@{label}" if label else record.lib
+
+
+def variants(items: Mapping[str, Sequence[RunRecord]], order: Sequence[tuple[str, str]] = ()
+             ) -> tuple[pd.DataFrame, dict[str, stats.Change]]:
+    """The A/B table: each case's variants against its first (in ``order``, ``(lib, label)`` as given).
+
+    Returns the table and the changes the gate decides on, keyed ``case lib@label``.
+    """
+    import pandas as pd
+
+    rank = {key: i for i, key in enumerate(order)}
+    cases = _by_variant(items)
+    found: dict[str, stats.Change] = {}
+    rows = []
+    for key, by_label in cases.items():
+        labels = sorted(by_label, key=lambda label: (rank.get((key[1], label), len(rank)), label))
+        base = by_label[labels[0]]
+        for label in labels:
+            records, name = by_label[label], f"{_case_name(key)} {key[1]}@{label}"
+            change = None if label == labels[0] else _paired(base, records)
+            if change is not None:
+                found[name] = change
+            rows.append({"case": _case_name(key), "variant": f"{key[1]}@{label}", "version": _versions(records),
+                         "ms [95% CI]": _estimate(stats.estimate(_values(records))),
+                         "change % [95% CI]": "—" if change is None else _pct(change), "name": name,
+                         "artifact": "same" if _artifacts(records) == _artifacts(base) else "differs"})
+    verdicts = stats.verdicts(found)
+    for row in rows:
+        row["verdict"] = verdicts.get(row.pop("name"), "—")
+    return pd.DataFrame(rows), found
+
+
+def base_of(table: pd.DataFrame) -> Callable[[str], str]:
+    """For a key of ``variants``' changes (``case lib@label``): the variant it was compared with."""
+    first = dict(zip(table["case"][::-1], table["variant"][::-1], strict=True))  # the first row of each case wins
+    return lambda key: first[key.rpartition(" ")[0]]
+
+
+VARIANTS_NOTE = ("change: variant ÷ the case's first variant, over repeats interleaved process by process, "
+                 "95 % CI (paired t on the logs, round by round; Welch where a repeat is missing); verdict: "
+                 "established at 5 % false discoveries (Benjamini–Hochberg over the table), else no change")
+
+
+def sweep(records: Sequence[RunRecord]) -> pd.DataFrame:
+    """One row per case and variant: the data of a trend plot (``.to_csv()``), from a session or a saved run."""
+    import pandas as pd
+
+    groups: dict[tuple[Any, ...], list[RunRecord]] = {}
+    for r in records:
+        key = (r.lib, r.engine_options.get("variant", ""), r.device.get("serial", "?"), r.model, r.backend,
+               r.precision, r.threads)
+        groups.setdefault(key, []).append(r)
+    rows = []
+    for key, group in groups.items():
+        est = stats.estimate(_values(group))
+        rows.append({**dict(zip(SWEEP_KEYS, key, strict=True)), "version": _versions(group),
+                     "median_ms": est.value, "low_ms": est.low, "high_ms": est.high, "repeats": est.repeats})
+    return pd.DataFrame(rows, columns=[*SWEEP_KEYS, "version", "median_ms", "low_ms", "high_ms", "repeats"])
+
+
+SWEEP_KEYS = ["lib", "variant", "device", "model", "backend", "precision", "threads"]
+
+
+def trend(frame: pd.DataFrame, order: Sequence[tuple[str, str]] = (), least: int = 3) -> pd.DataFrame:
+    """Per library with ``least`` variants or more: a row per variant (in ``order``), a column per case."""
+    import pandas as pd
+
+    rank = {key: i for i, key in enumerate(order)}
+    rows = []
+    for lib, group in frame[frame["variant"] != ""].groupby("lib", sort=True):
+        if group["variant"].nunique() < least:
+            continue
+        for variant, runs in sorted(group.groupby("variant"), key=lambda kv: (rank.get((lib, kv[0]), len(rank)),
+                                                                               kv[0])):
+            row = {"variant": f"{lib}@{variant}", "version": "/".join(sorted(set(runs["version"])))}
+            for run in runs.itertuples():
+                est = stats.Estimate(run.median_ms, _nan_none(run.low_ms), _nan_none(run.high_ms), run.repeats)
+                row[f"{run.device}-{run.model}-{run.backend}-{run.precision}-t{run.threads}"] = _estimate(est)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _nan_none(value: Any) -> float | None:
+    return None if value is None or value != value else float(value)
+
+
+def _paired(base: Sequence[RunRecord], new: Sequence[RunRecord]) -> stats.Change:
+    """Repeat k of two variants ran one after the other: compare them pair by pair when every
+    repeat of each side has its partner, else (a repeat failed) as two independent samples."""
+    a, b = ({r.repeat: r.median_ms for r in side} for side in (base, new))
+    if a.keys() != b.keys():
+        return stats.compare(list(a.values()), list(b.values()))
+    rounds = sorted(a)
+    return stats.compare_paired([a[k] for k in rounds], [b[k] for k in rounds])
+
+
+def _by_variant(items: Mapping[str, Sequence[RunRecord]]) -> dict[tuple[Any, ...], dict[str, list[RunRecord]]]:
+    """Cases (device, lib, model, backend, precision, threads) with variants → label → repeats."""
+    cases: dict[tuple[Any, ...], dict[str, list[RunRecord]]] = {}
+    for records in items.values():
+        for r in records:
+            label = r.engine_options.get("variant")
+            if label:
+                key = (r.device.get("serial", "?"), r.lib, r.model, r.backend, r.precision, r.threads)
+                cases.setdefault(key, {}).setdefault(label, []).append(r)
+    return dict(sorted(cases.items()))
+
+
+def _case_name(key: tuple[Any, ...]) -> str:
+    device, _, model, backend, precision, threads = key
+    return f"{device}-{model}-{backend}-{precision}-t{threads}"
+
+
+def _artifacts(records: Sequence[RunRecord]) -> set[str]:
+    return {r.artifact_sha256 for r in records}
 
 
 def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:

@@ -1,0 +1,110 @@
+"""``--variant LIB@LABEL=SPEC``: builds of one library side by side in one session.
+
+A variant is part of a case: its items run the case's one artifact (converted once by the
+default environment) under another build of the library, and the id carries the label
+(``host-onnxruntime@old-mobilenet_v2-cpu-fp32-t1``), never the version: the version that ran is
+in the record. SPEC is one of
+
+- a pip requirement (``onnxruntime==1.24.4``) or a local wheel: an environment made once and
+  cached (``envs.py``); later sessions need no network;
+- a Python interpreter: an environment the user made (a development build), used as it is;
+- a folder holding the library's Android tool: stands in for ``--runner-dir/<lib>`` on phones.
+
+Parsing only checks what can be checked without side effects; ``prepare`` makes environments.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from pytest_mobiledl.errors import MobiledlError
+
+USAGE = ("give LIB@LABEL=SPEC, where SPEC is a pip requirement (onnxruntime==1.24.4), a wheel, "
+         "a Python interpreter or a folder holding the library's Android tool")
+_ENTRY = re.compile(r"(?P<lib>[a-z0-9_]+)@(?P<label>[A-Za-z0-9._-]+)=(?P<spec>\S+)")
+
+
+@dataclass(frozen=True)
+class Variant:
+    lib: str
+    label: str
+    spec: str
+    #: ``pip`` (requirement or wheel), ``python`` (an interpreter) or ``tool`` (an Android tool folder).
+    kind: str
+    #: The interpreter that runs this build: the user's, or the cached environment's once prepared.
+    python: Path | None = None
+    #: The folder standing in for ``--runner-dir/<lib>``.
+    tool_dir: Path | None = None
+
+    @property
+    def name(self) -> str:
+        return f"{self.lib}@{self.label}"
+
+
+def parse(value: str, libs: Sequence[str]) -> tuple[Variant, ...]:
+    """Whitespace-separated ``LIB@LABEL=SPEC`` entries (one per line in the ini file)."""
+    found: dict[str, Variant] = {}
+    for entry in value.split():
+        match = _ENTRY.fullmatch(entry)
+        if not match:
+            raise ValueError(f"{entry!r} is not a variant; {USAGE}")
+        lib, label, spec = match["lib"], match["label"], match["spec"]
+        if lib not in libs:
+            raise ValueError(f"{lib} is not a library; choose from {', '.join(libs)}")
+        variant = _classify(lib, label, spec)
+        if variant.name in found:
+            raise ValueError(f"{variant.name} is given twice; give each label once")
+        found[variant.name] = variant
+    return tuple(found.values())
+
+
+def _classify(lib: str, label: str, spec: str) -> Variant:
+    path = Path(spec).expanduser()
+    if path.is_dir():
+        return Variant(lib, label, spec, "tool", tool_dir=path.resolve())
+    if path.is_file() and path.suffix == ".whl":
+        return Variant(lib, label, str(path.resolve()), "pip")
+    if path.is_file():
+        if not os.access(path, os.X_OK):
+            raise ValueError(f"{spec} is a file but neither an executable Python interpreter nor a .whl")
+        return Variant(lib, label, spec, "python", python=path.absolute())  # a venv's python is a symlink: keep it
+    if "/" in spec or spec.startswith(("~", ".")):
+        raise ValueError(f"no file or folder {spec}; {USAGE}")
+    from packaging.requirements import InvalidRequirement, Requirement
+
+    try:
+        Requirement(spec)
+    except InvalidRequirement as exc:
+        raise ValueError(f"{spec!r} is not a pip requirement ({exc}); {USAGE}") from None
+    return Variant(lib, label, spec, "pip")
+
+
+def prepare(variants: Sequence[Variant], cache: Path, say: Callable[[str], None]) -> tuple[Variant, ...]:
+    """Every pip variant with the interpreter of its cached environment (made here if new)."""
+    from pytest_mobiledl import envs
+
+    ready = []
+    for variant in variants:
+        if variant.kind == "pip":
+            try:
+                variant = replace(variant, python=envs.ensure(variant.spec, cache, say))
+            except MobiledlError as exc:
+                raise MobiledlError(f"{variant.name}: {exc}") from None
+        ready.append(variant)
+    return tuple(ready)
+
+
+def find(variants: Sequence[Variant], lib: str, label: str) -> Variant:
+    for variant in variants:
+        if (variant.lib, variant.label) == (lib, label):
+            return variant
+    raise KeyError(f"{lib}@{label}")
+
+
+def labels(variants: Sequence[Variant], lib: str) -> tuple[str, ...]:
+    """The labels of a library's variants in the order given, or ``("",)``: the default build only."""
+    return tuple(v.label for v in variants if v.lib == lib) or ("",)
