@@ -90,7 +90,8 @@ def test_native_tool_path_deploys_runs_and_parses(bench_dir: pytest.Pytester, ad
     result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", f"--libs={lib}", f"--precisions={precision}",
                                             "--threads=4", "--warmup=5", "--iterations=50",
                                             f"--devices={adb_farm.serials[0]}", f"--adb-server={adb_farm.server}",
-                                            f"--runner-dir={tool.parent}", "--benchmark-json=out.json")
+                                            # The recordings were made on all cores (benchncnn powersave = 0).
+                                            "--cores=all", f"--runner-dir={tool.parent}", "--benchmark-json=out.json")
     result.assert_outcomes(passed=1)
     [bench] = json.loads((bench_dir.path / "out.json").read_text())["benchmarks"]
     extra = bench["extra_info"]

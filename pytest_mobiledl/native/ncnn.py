@@ -35,6 +35,10 @@ POWERSAVE = {"all": 0, "little": 1, "big": 2}
 _ROW = re.compile(r"^(?P<name>.+?)\s+min =\s*(\S+)\s+max =\s*(\S+)\s+avg =\s*(\S+)$", re.MULTILINE)
 
 
+def powersave(request: RunRequest) -> int:
+    return POWERSAVE.get(request.cores, 0)
+
+
 def build_plan(request: RunRequest) -> RunPlan:
     if not request.model.endswith(".param"):
         raise ValueError(f"ncnn runs a .param file, got {request.model!r}")
@@ -42,7 +46,7 @@ def build_plan(request: RunRequest) -> RunPlan:
         request.binary,
         str(request.iterations),
         str(request.threads),
-        str(POWERSAVE.get(request.cores, 0)),
+        str(powersave(request)),
         "0" if request.backend == "gpu" else "-1",
         "0",  # no fixed 10 s cooling-down sleep: the plugin waits for --cooldown-temp itself
         f"param={request.model}",
@@ -139,7 +143,7 @@ def _check_settings(text: str, request: RunRequest) -> None:
         (
             ("loop_count", r"^loop_count = (-?\d+)$", request.iterations),
             ("num_threads", r"^num_threads = (-?\d+)$", request.threads),
-            ("powersave", r"^powersave = (-?\d+)$", POWERSAVE),
+            ("powersave", r"^powersave = (-?\d+)$", powersave(request)),
             ("gpu_device", r"^gpu_device = (-?\d+)$", 0 if request.backend == "gpu" else -1),
             ("cooling_down", r"^cooling_down = (-?\d+)$", 0),
         ),
