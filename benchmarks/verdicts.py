@@ -2,6 +2,7 @@
 
     python benchmarks/verdicts.py run OUT [--sessions 8] [--repeats 8] [--slow-lib mnn]
     python benchmarks/verdicts.py analyse OUT
+    python benchmarks/verdicts.py cost OUT [--rounds 2]
 
 ``run`` interleaves A and B sessions (A1 B1 A2 A3 B3 …, so drift hits both) of the same matrix
 through the real plugin, saving each as a pytest-benchmark run under OUT. B sessions inject a
@@ -18,6 +19,10 @@ the next ``k`` its timed runs) and the first ``r`` repeats:
 - A/B: each B session against each A session: the slowed library's items caught at 5 %, and
   any other item flagged;
 - winner stability: the fragmentation row's winner (or tie) in each A session.
+
+``cost`` times the same matrix at the old defaults (one exec'd process per item) and at the new
+ones (``--repeats`` fresh processes, forked from a per-library server), alternating, and prints
+the wall-time ratio.
 """
 
 from __future__ import annotations
@@ -43,20 +48,41 @@ def run(out: Path, sessions: int, repeats: int, iterations: int, slow_lib: str, 
     base = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-q", "-p", "no:cacheprovider",
             f"--libs={libs}", f"--models={models}", f"--repeats={repeats}", "--warmup=0",
             f"--iterations={iterations}", f"--benchmark-storage=file://{out}"]
-    timings = {}
+    done = out / "timings.json"
+    timings = json.loads(done.read_text()) if done.exists() else {}
     # Every A session, and a B session after every other one: A1 B1 A2 A3 B3 A4 …
     for i, kind in itertools.product(range(1, sessions + 1), "ab"):
         if kind == "b" and i % 2 == 0:
             continue
         name = f"{kind}{i:02d}"
+        if list(out.rglob(f"*_{name}.json")):
+            continue  # saved by an earlier, interrupted call: run resumes
         extra = [f"--mobiledl-delay-ms={slow_lib}=10%"] if kind == "b" else []
         t0 = time.monotonic()
-        done = subprocess.run([*base, *extra, f"--benchmark-save={name}"], capture_output=True, text=True)
+        ran = subprocess.run([*base, *extra, f"--benchmark-save={name}"], capture_output=True, text=True)
         timings[name] = time.monotonic() - t0
-        print(f"{name}: exit {done.returncode} in {timings[name]:.0f} s", flush=True)
-        if done.returncode != 0:
-            print(done.stdout[-3000:], done.stderr[-2000:])
-    (out / "timings.json").write_text(json.dumps(timings, indent=1))
+        print(f"{name}: exit {ran.returncode} in {timings[name]:.0f} s", flush=True)
+        if ran.returncode != 0:
+            print(ran.stdout[-3000:], ran.stderr[-2000:])
+        done.write_text(json.dumps(timings, indent=1))
+
+
+def cost(out: Path, rounds: int, libs: str, models: str) -> None:
+    base = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-q", "-p", "no:cacheprovider",
+            f"--libs={libs}", f"--models={models}", f"--benchmark-storage=file://{out}"]
+    settings = {"old (1 exec'd process per item)": ["--repeats=1", "--mobiledl-fork=no"],
+                "new (defaults: 5 forked repeats)": []}
+    walls: dict[str, list[float]] = {name: [] for name in settings}
+    subprocess.run([*base, "--repeats=1", "--iterations=1", "--warmup=0"], capture_output=True)  # convert once
+    for _ in range(rounds):
+        for name, extra in settings.items():
+            t0 = time.monotonic()
+            subprocess.run([*base, *extra], capture_output=True, check=True)
+            walls[name].append(time.monotonic() - t0)
+    for name, values in walls.items():
+        print(f"{name}: {' '.join(f'{v:.0f}' for v in values)} s")
+    old, new = (sorted(v)[len(v) // 2] for v in walls.values())
+    print(f"wall time new ÷ old: {new / old:.2f}")
 
 
 def load(out: Path) -> dict[str, dict[str, list[RunRecord]]]:
@@ -105,6 +131,12 @@ def defaults(runs: dict[str, dict[str, list[RunRecord]]], overhead_s: float) -> 
     return rows
 
 
+def compared(now: dict[str, list[RunRecord]], base: dict[str, list[RunRecord]]) -> dict[str, stats.Change]:
+    """The changes the plugin's gate decides on, with its drift correction, as Results computes them."""
+    moved = report.drift(now, base)
+    return report.changes(now, base, moved[0] if moved else 1.0)[1]
+
+
 def pytest_benchmark_fails(base: Sequence[RunRecord], now: Sequence[RunRecord], pct: float) -> bool:
     """--benchmark-compare-fail=median:P% on the pooled samples, as pytest-benchmark decides it."""
     def pooled(records: Sequence[RunRecord]) -> float:
@@ -138,7 +170,7 @@ def analyse(out: Path, warmup: int, iterations: int, repeats: int, slow_lib: str
     aa_gate = aa_pb = aa_pb1 = aa_items = 0
     sessions_gate = sessions_pb = sessions_pb1 = 0
     for x, y in itertools.permutations(a, 2):
-        found = report.changes(shaped[y], shaped[x])[1]
+        found = compared(shaped[y], shaped[x])
         flagged = stats.gate(found, 10)
         pb = [i for i in found if pytest_benchmark_fails(shaped[x][i], shaped[y][i], 10)]
         # Today's setting: one process per item, warm-up 10, 50 runs.
@@ -157,7 +189,7 @@ def analyse(out: Path, warmup: int, iterations: int, repeats: int, slow_lib: str
     for threshold in (5, 10):
         caught = others = pairs_ab = slow_items = 0
         for x, y in itertools.product(a, b):
-            found = report.changes(shaped[y], shaped[x])[1]
+            found = compared(shaped[y], shaped[x])
             flagged = set(stats.gate(found, threshold))
             slow = {i for i in found if f"-{slow_lib}-" in i}
             pairs_ab += 1
@@ -181,7 +213,7 @@ def analyse(out: Path, warmup: int, iterations: int, repeats: int, slow_lib: str
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["run", "analyse"])
+    parser.add_argument("action", choices=["run", "analyse", "cost"])
     parser.add_argument("out", type=Path)
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=8)
@@ -190,9 +222,12 @@ def main() -> None:
     parser.add_argument("--libs", default=LIBS)
     parser.add_argument("--models", default=MODELS)
     parser.add_argument("--at", default="10,50,5", help="analyse at warmup,iterations,repeats")
+    parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     if args.action == "run":
         run(args.out, args.sessions, args.repeats, args.iterations, args.slow_lib, args.libs, args.models)
+    elif args.action == "cost":
+        cost(args.out, args.rounds, args.libs, args.models)
     else:
         w, k, r = (int(v) for v in args.at.split(","))
         analyse(args.out, w, k, r, args.slow_lib)

@@ -40,6 +40,7 @@ class Results:
         self.items: dict[str, list[RunRecord]] = {}  # item → its passed repeats: what is stored
         self.regressions: list[str] = []
         self.changes: Any = None  # the changes table, when a saved run was compared
+        self.drift_note = ""
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -71,8 +72,13 @@ class Results:
         if baseline:
             from pytest_mobiledl import report
 
-            table, found = report.changes(self.items, baseline)
+            moved = report.drift(self.items, baseline)
+            table, found = report.changes(self.items, baseline, moved[0] if moved else 1.0)
             self.changes = None if table.empty else table
+            self.drift_note = (f"machine drift: the {moved[1]} items whose build and artifact did not change moved "
+                               f"×{moved[0]:.3f} between the sessions (median); changes are relative to it"
+                               if moved else f"no drift correction: fewer than {report.MIN_CONTROLS} unchanged "
+                               "items to measure the machine's drift between the sessions")
             if self.compare_fail is not None:
                 self._gate(found, self.compare_fail, lambda item: "the saved run")
         if self.variant_order:
@@ -99,7 +105,7 @@ class Results:
             if self.changes is not None:
                 sections.append(("mobiledl changes: against the saved run (--benchmark-compare)",
                                  tabulate(self.changes, headers="keys", tablefmt="github", showindex=False)
-                                 + "\n" + report.CHANGES_NOTE))
+                                 + "\n" + report.CHANGES_NOTE + "\n" + self.drift_note))
             if self.variants is not None:
                 sections.append(("mobiledl variants: each build against the case's first (--variant)",
                                  tabulate(self.variants, headers="keys", tablefmt="github", showindex=False)

@@ -106,3 +106,24 @@ def test_changes_name_both_versions_the_change_with_its_ci_and_the_verdict() -> 
     assert rows["t[c]"]["verdict"] == "cannot tell" and rows["t[c]"]["change % [95% CI]"].endswith("[n/a]")
     assert rows["t[a]"]["artifact"] == "same"
     assert found["b.py::t[a]"].ratio == pytest.approx(1.2, rel=1e-3)
+
+
+def test_the_machines_drift_is_measured_on_unchanged_items_and_taken_out() -> None:
+    # A busier machine slows every item ×1.5; one library's item regressed by 20 % on top of it.
+    libs = ["onnxruntime", "tflite", "ncnn", "pytorch"]
+    base = {f"b.py::t[{lib}]": rec(lib, [10.0, 10.3, 9.7]) for lib in [*libs, "mnn"]}
+    now = {f"b.py::t[{lib}]": rec(lib, [15.0, 15.45, 14.55]) for lib in libs}
+    now["b.py::t[mnn]"] = rec("mnn", [18.0, 18.54, 17.46])
+    moved = report.drift(now, base)
+    assert moved is not None and moved[0] == pytest.approx(1.5) and moved[1] == 5
+    table, found = report.changes(now, base, moved[0])
+    verdicts = {r["item"]: r["verdict"] for r in table.to_dict("records")}
+    assert verdicts == {"t[onnxruntime]": "no change", "t[tflite]": "no change", "t[ncnn]": "no change",
+                        "t[pytorch]": "no change", "t[mnn]": "slower"}
+    assert found["b.py::t[mnn]"].ratio == pytest.approx(1.2)
+
+
+def test_items_whose_build_changed_are_not_controls() -> None:
+    base = {f"b.py::t[{k}]": rec("tflite", [10.0, 10.1]) for k in range(4)}
+    now = {f"b.py::t[{k}]": rec("tflite", [12.0, 12.1], lib_version="9.9") for k in range(4)}
+    assert report.drift(now, base) is None  # an upgrade moves its items: nothing left to measure drift on

@@ -10,12 +10,14 @@ from __future__ import annotations
 from pytest_mobiledl.report.tables import (
     CASE,
     CHANGES_NOTE,
+    MIN_CONTROLS,
     PLACE,
     VARIANTS_NOTE,
     _estimate,
     base_of,
     best_per_lib,
     changes,
+    drift,
     fragmentation,
     frame,
     gap,
@@ -26,5 +28,23 @@ from pytest_mobiledl.report.tables import (
     variants,
 )
 
-__all__ = ["CASE", "CHANGES_NOTE", "PLACE", "VARIANTS_NOTE", "_estimate", "base_of", "best_per_lib", "changes",
-           "fragmentation", "frame", "gap", "lib_name", "render", "sweep", "trend", "variants"]
+__all__ = [
+    "CASE",
+    "CHANGES_NOTE",
+    "MIN_CONTROLS",
+    "PLACE",
+    "VARIANTS_NOTE",
+    "_estimate",
+    "base_of",
+    "best_per_lib",
+    "changes",
+    "drift",
+    "fragmentation",
+    "frame",
+    "gap",
+    "lib_name",
+    "render",
+    "sweep",
+    "trend",
+    "variants",
+]

@@ -92,12 +92,32 @@ def gap(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, Sequence[RunRecord]]
-            ) -> tuple[pd.DataFrame, dict[str, stats.Change]]:
-    """Each current item against its baseline: the table, and the changes the gate decides on."""
+#: Fewest unchanged items whose common shift is taken as the machine's drift between two sessions.
+MIN_CONTROLS = 4
+
+
+def drift(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, Sequence[RunRecord]]
+          ) -> tuple[float, int] | None:
+    """How much the machine moved between the sessions: the median ratio of the items whose build
+    and artifact are the same on both sides (the controls), and their count; None below
+    ``MIN_CONTROLS``. A session on a busier machine or a warmer phone slows every item alike;
+    a library's regression moves its own items only."""
+    import numpy as np
+
+    ratios = [stats.estimate(_values(now)).value / stats.estimate(_values(baseline[item])).value
+              for item, now in current.items() if item in baseline and _same_build(baseline[item], now)]
+    if len(ratios) < MIN_CONTROLS:
+        return None
+    return float(np.exp(np.median(np.log(ratios)))), len(ratios)
+
+
+def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, Sequence[RunRecord]],
+            shift: float = 1.0) -> tuple[pd.DataFrame, dict[str, stats.Change]]:
+    """Each current item against its baseline (scaled by the machine's ``shift``, see ``drift``):
+    the table, and the changes the gate decides on."""
     import pandas as pd
 
-    found = {item: stats.compare(_values(baseline[item]), _values(records))
+    found = {item: stats.compare([v * shift for v in _values(baseline[item])], _values(records))
              for item, records in current.items() if item in baseline}
     verdicts = stats.verdicts(found)
     rows = []
@@ -109,9 +129,13 @@ def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, S
             "current": f"{_versions(now)} {_estimate(stats.estimate(_values(now)))}",
             "change % [95% CI]": _pct(change),
             "verdict": verdicts[item],
-            "artifact": "same" if {r.artifact_sha256 for r in base} == {r.artifact_sha256 for r in now} else "differs",
+            "artifact": "same" if _artifacts(base) == _artifacts(now) else "differs",
         })
     return pd.DataFrame(rows), found
+
+
+def _same_build(base: Sequence[RunRecord], now: Sequence[RunRecord]) -> bool:
+    return _versions(base) == _versions(now) and _artifacts(base) == _artifacts(now)
 
 
 CHANGES_NOTE = ("change: current ÷ baseline typical latency over their repeats, 95 % CI (Welch on logs); "
