@@ -113,7 +113,7 @@ def values(records: Sequence[RunRecord]) -> list[float]:
 def defaults(runs: dict[str, dict[str, list[RunRecord]]], overhead_s: float) -> list[dict[str, float]]:
     a = [items for name, items in runs.items() if name.startswith("a")]
     rows = []
-    for w, k, r in itertools.product((0, 2, 5, 10), (10, 20, 30, 50), (3, 5, 8)):
+    for w, k, r in itertools.product((0, 5, 10), (10, 20, 30, 50), (2, 3, 4, 5, 6, 8)):
         widths, cost = [], 0.0
         for items in a:
             for records in items.values():
