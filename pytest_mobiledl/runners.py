@@ -11,7 +11,6 @@ Both end in a RunRecord, so nothing after them cares which ran.
 
 from __future__ import annotations
 
-import hashlib
 import io
 import platform
 import sys
@@ -23,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from pytest_mobiledl import engines, native, steady, variants
+from pytest_mobiledl.digests import file_sha256
 from pytest_mobiledl.errors import RunnerError
 from pytest_mobiledl.record import FLAGS, RunRecord, from_json
 
@@ -180,14 +180,6 @@ def _host(step: native.Command, timeout: float) -> Completed:
     return HostDevice().run(step.with_env_prefix(), timeout)
 
 
-@cache
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
 
 @cache
 def zipapp() -> Path:
@@ -204,6 +196,9 @@ def zipapp() -> Path:
     path = Path(tempfile.mkdtemp(prefix="mobiledl-runner-")) / "mobiledl-runner.pyz"
     path.write_bytes(buffer.getvalue())
     return path
+
+
+_sha256 = cache(file_sha256)  # an artifact is hashed once per session
 
 
 def unsupported(device: Device, case: Case, selection: Selection) -> str | None:

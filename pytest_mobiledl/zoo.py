@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl import engines, parity, usermodels
+from pytest_mobiledl.digests import file_sha256
 from pytest_mobiledl.errors import ConversionError
 from pytest_mobiledl.tensors import TensorSpec, random_inputs
 from pytest_mobiledl.usermodels import UserModel
@@ -192,13 +193,6 @@ def damage(path: Path) -> str | None:
     _VERIFIED.add(key)
     return None
 
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def artifact_path(model: str, lib: str, precision: str, cache_dir: Path, source: UserModel | None = None) -> Path:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl.devices import Completed
+from pytest_mobiledl.digests import file_sha256
 from pytest_mobiledl.errors import MobiledlError, RunnerError
 
 if TYPE_CHECKING:
@@ -180,7 +181,7 @@ class AdbDevice:
         landed = {name: digest for digest, name in (line.split(None, 1) for line in done.stdout.splitlines()
                                                     if line.strip())}
         for name, path in files.items():
-            if landed.get(name, "").strip() != _digest_file(path):
+            if landed.get(name, "").strip() != file_sha256(path):
                 raise RunnerError(f"{name} arrived altered (sha256 on the device differs from the host's)")
 
     def _remove(self, staging: str) -> None:
@@ -339,13 +340,6 @@ def _dead_here(owner: str) -> bool:
         return False
     return False
 
-
-def _digest_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _one_line(exc: BaseException) -> str:
