@@ -190,6 +190,8 @@ def tool_folder(root: Path, version: str) -> Path:
 def test_tool_folders_stand_in_on_two_emulated_devices(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
     old, new = tool_folder(bench_dir.path / "tools", "2.16.1"), tool_folder(bench_dir.path / "tools", "2.18.0")
     result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--libs=tflite", "--threads=4", "--repeats=2",
+                                            # what the recorded output echoes: the parser checks it
+                                            "--warmup=5", "--iterations=50",
                                             "--devices=all", f"--adb-server={adb_farm.server}", "-rs",
                                             "--runner-dir=/nowhere", "--benchmark-json=out.json",
                                             "--variant", f"tflite@old={old}", "--variant", f"tflite@new={new}")
