@@ -39,7 +39,10 @@ def device_runners() -> list[int]:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if any(a.endswith(b"mobiledl-runner.pyz") for a in argv) and MARK.encode() in argv:
+        # The interpreter running the runner; the on-device clock sampler (a background subshell of
+        # the `sh -c` that starts the run) carries the same arguments but is no run.
+        if (b"python" in Path(argv[0].decode(errors="replace")).name.encode()
+                and any(a.endswith(b"mobiledl-runner.pyz") for a in argv) and MARK.encode() in argv):
             found.append(int(proc.name))
     return found
 
