@@ -32,19 +32,24 @@ MARK = f"{400 + os.getpid() % 1000 / 1000:g}"
 LONG = ["-p", "no:cacheprovider", "--libs=tflite", "--warmup=0", "--iterations=20", f"--mobiledl-delay-ms={MARK}"]
 
 
-def device_runners() -> list[int]:
+def processes(match: Callable[[list[bytes]], bool]) -> list[int]:
+    """Pids of this machine's processes whose argv ``match`` accepts."""
     found = []
     for proc in Path("/proc").iterdir():
         try:
             argv = (proc / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        # The interpreter running the runner; the on-device clock sampler (a background subshell of
-        # the `sh -c` that starts the run) carries the same arguments but is no run.
-        if (b"python" in Path(argv[0].decode(errors="replace")).name.encode()
-                and any(a.endswith(b"mobiledl-runner.pyz") for a in argv) and MARK.encode() in argv):
+        if proc.name.isdigit() and match(argv):
             found.append(int(proc.name))
     return found
+
+
+def device_runners() -> list[int]:
+    # The interpreter running the runner; the on-device clock sampler (a background subshell of
+    # the `sh -c` that starts the run) carries the same arguments but is no run.
+    return processes(lambda argv: b"python" in Path(argv[0].decode(errors="replace")).name.encode()
+                     and any(a.endswith(b"mobiledl-runner.pyz") for a in argv) and MARK.encode() in argv)
 
 
 def wait_for(condition: Callable[[], object], seconds: float) -> bool:
@@ -116,16 +121,9 @@ def test_a_killed_device_runner_is_one_line(bench_dir: pytest.Pytester, make_adb
 
 
 def adb_server_pids(port: int) -> list[int]:
-    found = []
-    for proc in Path("/proc").iterdir():
-        try:
-            argv = (proc / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        # the farm's `adb -P PORT server nodaemon`, or one adbutils started: `adb -L tcp:PORT fork-server …`
-        if b"server" in argv and any(a == str(port).encode() or a.endswith(f":{port}".encode()) for a in argv):
-            found.append(int(proc.name))
-    return found
+    # the farm's `adb -P PORT server nodaemon`, or one adbutils started: `adb -L tcp:PORT fork-server …`
+    return processes(lambda argv: b"server" in argv
+                     and any(a == str(port).encode() or a.endswith(f":{port}".encode()) for a in argv))
 
 
 def test_a_dead_adb_server_fails_its_devices_items_and_none_is_started(bench_dir: pytest.Pytester,
