@@ -1,12 +1,12 @@
 """Do the plugin's verdicts survive noise? A/A, A/B, winner stability and the defaults, measured.
 
-    python benchmarks/verdicts.py run OUT [--sessions 8] [--repeats 8] [--slow-lib mnn]
+    python benchmarks/verdicts.py run OUT [--sessions 8] [--repeats 8] [--slow-libs onnxruntime,mnn]
     python benchmarks/verdicts.py analyse OUT
     python benchmarks/verdicts.py cost OUT [--rounds 2]
 
 ``run`` interleaves A and B sessions (A1 B1 A2 A3 B3 …, so drift hits both) of the same matrix
 through the real plugin, saving each as a pytest-benchmark run under OUT. B sessions inject a
-10 % slowdown into one library (``--mobiledl-delay-ms=LIB=10%``). Sessions run with no warm-up
+10 % slowdown into each of ``--slow-libs`` (``--mobiledl-delay-ms=LIB=10%,…``). Sessions run with no warm-up
 and more repeats and iterations than any default, so ``analyse`` can derive any smaller setting
 from the same data by taking a prefix of each process's runs (the first ``w`` are its warm-up,
 the next ``k`` its timed runs) and the first ``r`` repeats:
@@ -16,8 +16,8 @@ the next ``k`` its timed runs) and the first ``r`` repeats:
 - A/A: every ordered pair of A sessions, compared item by item as ``--mobiledl-compare-fail=10%``
   decides (report.changes + stats.gate, the plugin's own code), beside pytest-benchmark's
   ``--benchmark-compare-fail=median:10%`` on the same data;
-- A/B: each B session against each A session: the slowed library's items caught at 5 %, and
-  any other item flagged;
+- A/B: each B session against each A session: each slowed library's items caught at 5 % and
+  10 %, and any other item flagged;
 - winner stability: the fragmentation row's winner (or tie) in each A session.
 
 ``cost`` times the same matrix at the old defaults (one exec'd process per item) and at the new
@@ -43,7 +43,7 @@ LIBS = "onnxruntime,tflite,mnn,ncnn"
 MODELS = "mobilenet_v2,squeezenet1_1,resnet18"
 
 
-def run(out: Path, sessions: int, repeats: int, iterations: int, slow_lib: str, libs: str, models: str) -> None:
+def run(out: Path, sessions: int, repeats: int, iterations: int, slow_libs: list[str], libs: str, models: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     base = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-q", "-p", "no:cacheprovider",
             f"--libs={libs}", f"--models={models}", f"--repeats={repeats}", "--warmup=0",
@@ -57,7 +57,7 @@ def run(out: Path, sessions: int, repeats: int, iterations: int, slow_lib: str, 
         name = f"{kind}{i:02d}"
         if list(out.rglob(f"*_{name}.json")):
             continue  # saved by an earlier, interrupted call: run resumes
-        extra = [f"--mobiledl-delay-ms={slow_lib}=10%"] if kind == "b" else []
+        extra = [f"--mobiledl-delay-ms={','.join(f'{lib}=10%' for lib in slow_libs)}"] if kind == "b" else []
         t0 = time.monotonic()
         ran = subprocess.run([*base, *extra, f"--benchmark-save={name}"], capture_output=True, text=True)
         timings[name] = time.monotonic() - t0
@@ -147,7 +147,7 @@ def pytest_benchmark_fails(base: Sequence[RunRecord], now: Sequence[RunRecord], 
     return pooled(now) - pooled(base) > pooled(base) * pct / 100
 
 
-def analyse(out: Path, warmup: int, iterations: int, repeats: int, slow_lib: str) -> None:
+def analyse(out: Path, warmup: int, iterations: int, repeats: int, slow_libs: list[str]) -> None:
     from tabulate import tabulate
 
     runs = load(out)
@@ -187,18 +187,20 @@ def analyse(out: Path, warmup: int, iterations: int, repeats: int, slow_lib: str
           f"(the old default) {aa_pb1 / aa_items:.2%} ({sessions_pb1}/{pairs} sessions)")
 
     for threshold in (5, 10):
-        caught = others = pairs_ab = slow_items = 0
-        for x, y in itertools.product(a, b):
+        caught = dict.fromkeys(slow_libs, 0)
+        others = slow_items = 0
+        pairs_ab = list(itertools.product(a, b))
+        for x, y in pairs_ab:
             found = compared(shaped[y], shaped[x])
             flagged = set(stats.gate(found, threshold))
-            slow = {i for i in found if f"-{slow_lib}-" in i}
-            pairs_ab += 1
-            slow_items += len(slow)
-            caught += len(flagged & slow)
-            others += len(flagged - slow)
-        print(f"A/B at --mobiledl-compare-fail={threshold}%: {slow_lib} +10 % caught in {caught}/{slow_items} "
-              f"item comparisons ({caught / max(slow_items, 1):.1%}) over {pairs_ab} session pairs; "
-              f"other items flagged: {others}")
+            slowed = {i for i in found if any(f"-{lib}-" in i for lib in slow_libs)}
+            slow_items += len(slowed) // len(slow_libs)
+            others += len(flagged - slowed)
+            for lib in slow_libs:
+                caught[lib] += len({i for i in flagged if f"-{lib}-" in i})
+        found_by_lib = ", ".join(f"{lib} {n}/{slow_items} ({n / max(slow_items, 1):.1%})" for lib, n in caught.items())
+        print(f"A/B at --mobiledl-compare-fail={threshold}%: +10 % caught in item comparisons: {found_by_lib}, over "
+              f"{len(pairs_ab)} session pairs; other items flagged: {others}")
 
     winners: dict[str, list[str]] = {}
     for name in a:
@@ -218,19 +220,19 @@ def main() -> None:
     parser.add_argument("--sessions", type=int, default=8)
     parser.add_argument("--repeats", type=int, default=8)
     parser.add_argument("--iterations", type=int, default=60)
-    parser.add_argument("--slow-lib", default="mnn")
+    parser.add_argument("--slow-libs", default="onnxruntime,mnn", help="comma separated")
     parser.add_argument("--libs", default=LIBS)
     parser.add_argument("--models", default=MODELS)
     parser.add_argument("--at", default="10,50,5", help="analyse at warmup,iterations,repeats")
     parser.add_argument("--rounds", type=int, default=2)
     args = parser.parse_args()
     if args.action == "run":
-        run(args.out, args.sessions, args.repeats, args.iterations, args.slow_lib, args.libs, args.models)
+        run(args.out, args.sessions, args.repeats, args.iterations, args.slow_libs.split(","), args.libs, args.models)
     elif args.action == "cost":
         cost(args.out, args.rounds, args.libs, args.models)
     else:
         w, k, r = (int(v) for v in args.at.split(","))
-        analyse(args.out, w, k, r, args.slow_lib)
+        analyse(args.out, w, k, r, args.slow_libs.split(","))
 
 
 if __name__ == "__main__":

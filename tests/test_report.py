@@ -127,3 +127,12 @@ def test_items_whose_build_changed_are_not_controls() -> None:
     base = {f"b.py::t[{k}]": rec("tflite", [10.0, 10.1]) for k in range(4)}
     now = {f"b.py::t[{k}]": rec("tflite", [12.0, 12.1], lib_version="9.9") for k in range(4)}
     assert report.drift(now, base) is None  # an upgrade moves its items: nothing left to measure drift on
+
+
+def test_a_slowdown_injected_on_one_side_is_no_control() -> None:
+    # The same build with --mobiledl-delay-ms on 4 of 8 items: were they controls, the median
+    # ratio would sit between 1.0 and 1.1 and take part of their slowdown away.
+    base = {f"b.py::t[{k}]": rec("tflite", [10.0, 10.3, 9.7]) for k in range(8)}
+    now = {f"b.py::t[{k}]": rec("tflite", [10.0, 10.3, 9.7]) for k in range(4)}
+    now |= {f"b.py::t[{k}]": rec("tflite", [11.0, 11.33, 10.67], flags=["injected_delay"]) for k in range(4, 8)}
+    assert report.drift(now, base) == (pytest.approx(1.0), 4)

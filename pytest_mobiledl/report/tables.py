@@ -135,7 +135,14 @@ def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, S
 
 
 def _same_build(base: Sequence[RunRecord], now: Sequence[RunRecord]) -> bool:
-    return _versions(base) == _versions(now) and _artifacts(base) == _artifacts(now)
+    """Same library version, same artifact bytes, and no slowdown injected on one side only: an
+    item whose own code changed is no control, or the change it carries leaks into the drift."""
+    return (_versions(base) == _versions(now) and _artifacts(base) == _artifacts(now)
+            and _injected(base) == _injected(now))
+
+
+def _injected(records: Sequence[RunRecord]) -> set[bool]:
+    return {"injected_delay" in r.flags for r in records}
 
 
 CHANGES_NOTE = ("change: current ÷ baseline typical latency over their repeats, 95 % CI (Welch on logs); "
