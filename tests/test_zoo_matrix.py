@@ -1,11 +1,12 @@
 """The full zoo through every host engine's fp32 route: converts, runs, and matches its source.
 
 Slow (90 artifacts, about 28 min on 2 cores): all marked ``slow``. CI runs ``-m "slow and not
-matrix"``: every model on the libraries that convert in seconds, and on ExecuTorch and LiteRT
-(minutes per large model) the models whose ops the others do not share. The rest of the cross
-product is marked ``matrix`` and run by hand (``pytest -m slow -n 2``); the converters are pinned,
-so it changes only when the conversion code does. A route that cannot take a model (an op a
-converter or runtime lacks) is skipped with that library's own words: a finding.
+matrix"``: every model on the libraries that convert in seconds (the three largest on ONNX
+Runtime only), and on ExecuTorch and LiteRT (minutes per large model) the models whose ops the
+others do not share. The rest of the cross product is marked ``matrix`` and run by hand
+(``pytest -m slow -n 2``); the converters are pinned, so it changes only when the conversion
+code does. A route that cannot take a model (an op a converter or runtime lacks) is skipped with
+that library's own words: a finding.
 """
 
 from __future__ import annotations
@@ -22,12 +23,15 @@ HOST_LIBS = [lib for lib in engines.LIBS if engines.installed(engines.get(lib))]
 #: (depthwise convs, an LSTM, attention over int64 ids, a detector's several outputs).
 SLOW_CONVERTERS = {"executorch", "tflite"}
 DISTINCT = {"tiny_cnn", "mobilenet_v2", "kws_lstm", "bert_tiny", "ssd_mobilenet_v2"}
+#: The largest models, built only of ops smaller ones have (convs, residual adds, concats, dense
+#: layers): CI converts them for ONNX Runtime alone.
+LARGE = {"vgg16", "resnet50", "inception_v3"}
 
 
 def in_ci(model: str, lib: str) -> bool:
     if lib in SLOW_CONVERTERS:
         return model in DISTINCT
-    return model != "vgg16" or lib == "onnxruntime"  # vgg16: the largest, and only convs and dense layers
+    return model not in LARGE or lib == "onnxruntime"
 
 
 @pytest.mark.slow
