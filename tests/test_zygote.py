@@ -118,7 +118,7 @@ def test_a_library_whose_import_leaves_a_thread_runs_execed(
     (tmp_path / "sitecustomize.py").write_text(
         "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"
     )
-    monkeypatch.setenv("PYTHONPATH", os.pathsep.join([str(tmp_path), os.environ.get("PYTHONPATH", "")]))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
     done = host.run(argv, 120)
     assert done.returncode == 0 and from_json(done.stdout).lib == LIB
     assert host.zygotes and not host.zygotes._servers
