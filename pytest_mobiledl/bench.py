@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mobiledl import parity, plausibility, runners, zoo
+from pytest_mobiledl import blocks, parity, plausibility, runners, zoo
 from pytest_mobiledl.devices import lock
 from pytest_mobiledl.errors import ConversionError, MobiledlError
 from pytest_mobiledl.matrix import repeat_id
@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from pytest_mobiledl.devices import Device
     from pytest_mobiledl.matrix import Case
     from pytest_mobiledl.options import Selection
+    from pytest_mobiledl.zoo import Artifact
 
 #: user_properties key under which an item's record travels to the controller (also across xdist).
 RECORD_KEY = "mobiledl_record"
@@ -27,42 +28,30 @@ VARIANT = "variant"
 
 
 class Bench:
-    """The ``mobiledl`` fixture: runs one repeat of its item's case and keeps the record."""
+    """The ``mobiledl`` fixture: runs one repeat of its item's case (with its block) and keeps the record."""
 
-    def __init__(self, case: Case, repeat: int, selection: Selection, device: Device, item: pytest.Item) -> None:
+    def __init__(self, case: Case, repeat: int, selection: Selection, device: Device, item: pytest.Item,
+                 kept: blocks.Kept | None = None) -> None:
         self.case = case
         self.repeat = repeat
         self.selection = selection
         self.device = device
         self._item = item
+        self._kept = kept or blocks.Kept()
         self.record: RunRecord | None = None
 
     def run(self) -> RunRecord:
-        case, selection = self.case, self.selection
+        case = self.case
         # pytest.skip/fail outside the except blocks: raised inside one, the cause would be
         # printed again under "During handling of the above exception".
         lib = f"{case.lib}@{case.variant}" if case.variant else case.lib  # failures name the build
-        try:
-            artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
-                                    selection.user_models.get(case.model))
-        except ConversionError as exc:
-            skipped = str(exc)  # the converter's own words: a finding about the library, not a bug
-        else:
-            skipped = ""
-        if skipped:
-            pytest.skip(skipped)
-        try:
-            # A lock per phone across sessions; waiting for another session's run counts as a run.
-            with lock.exclusive(self.device, selection.runner_timeout + lock.GRACE_S):
-                runner = runners.runner_for(self.device, case, selection)
-                device = Steady(self.device, selection)  # cooldown, cores, clocks, energy: steady.py
-                record = device.finish(runner.run(device, case, artifact, selection))
-        except MobiledlError as exc:
-            failed = f"{case.device} {lib}: {exc}"
-        else:
-            failed = ""
-        if failed:
-            pytest.fail(failed, pytrace=False)
+        block = blocks.block_id(case, self.repeat)
+        outcome = self._kept.take(block, case) or self._run_block(block)
+        if outcome.skipped:
+            pytest.skip(outcome.skipped)
+        if outcome.error is not None or outcome.record is None or outcome.artifact is None:
+            pytest.fail(f"{case.device} {lib}: {outcome.error}", pytrace=False)
+        record, artifact = outcome.record, outcome.artifact
         implausible = plausibility.check(record, artifact.meta.get("macs"))
         if implausible:
             pytest.fail(f"{case.device} {lib}: {implausible}", pytrace=False)
@@ -75,3 +64,94 @@ class Bench:
         if not artifact.parity["passed"]:  # measured, but of a model that is not the source model
             pytest.fail(f"{case.device} {lib}: {parity.describe(artifact.parity)}", pytrace=False)
         return self.record
+
+    def _run_block(self, block: str) -> blocks.Outcome:
+        """This case with the rest of its block that is still to run: its own outcome; the others' are kept."""
+        selection = self.selection
+        mates = self._mates()
+        plans = {self.case: self._plan(self.case)}
+        if isinstance(plans[self.case][1], runners.PythonRunner):  # this package's runner: the block in lockstep
+            plans.update({case: self._plan(case) for case in mates})
+        together = [c for c in plans if isinstance(plans[c][1], runners.PythonRunner)]
+        if len(together) < 2:  # a phone's own tools: this case alone, the others in turn after it
+            together = [self.case]
+        mode = "lockstep" if len(together) > 1 else "sequence"
+        outcomes = {c: blocks.Outcome(plans[c][0], error=plans[c][2], skipped=plans[c][3]) for c in plans}
+        ready = [c for c in together if plans[c][1] is not None]
+        try:
+            # A lock per phone across sessions; waiting for another session's run counts as a run.
+            with lock.exclusive(self.device, selection.runner_timeout * max(1, len(ready)) + lock.GRACE_S):
+                device = Steady(self.device, selection)  # cooldown, cores, clocks, energy: steady.py
+                outcomes.update(self._execute(device, ready, plans, mode))
+        except MobiledlError as exc:
+            outcomes.update({c: blocks.Outcome(plans[c][0], error=exc) for c in ready})
+        size = len(together) if mode == "lockstep" else 1 + len(mates)
+        for case, outcome in outcomes.items():
+            if outcome.record is not None:
+                record = outcome.record.with_(block={"id": block, "mode": mode, "size": size})
+                outcomes[case] = blocks.Outcome(outcome.artifact, record)
+            if case != self.case and (case in together or outcome.error or outcome.skipped):
+                self._kept.keep(block, case, outcomes[case])  # a mate run later alone would plan again
+        return outcomes[self.case]
+
+    def _execute(self, device: Steady, cases: list[Case], plans: dict[Case, Plan], mode: str
+                 ) -> dict[Case, blocks.Outcome]:
+        if not cases:
+            return {}
+        if mode == "sequence":
+            case = cases[0]
+            artifact, runner = plans[case][0], plans[case][1]
+            assert artifact is not None and runner is not None
+            record = device.finish(runner.run(device, case, artifact, self.selection))
+            return {case: blocks.Outcome(artifact, record)}
+        commands = []
+        for case in cases:
+            artifact, runner = plans[case][0], plans[case][1]
+            assert artifact is not None and isinstance(runner, runners.PythonRunner)
+            commands.append(runner.command(device, case, artifact, self.selection))
+        results = blocks.run_lockstep(device, commands, self.selection)
+        parsed: dict[Case, RunRecord | MobiledlError] = {}
+        for case, done in zip(cases, results, strict=True):
+            try:
+                parsed[case] = done if isinstance(done, MobiledlError) else runners.parse_record(done, case)
+            except MobiledlError as exc:
+                parsed[case] = exc
+        records = [r for r in parsed.values() if isinstance(r, RunRecord)]
+        finished = iter(device.finish_all(records))
+        return {case: blocks.Outcome(plans[case][0], next(finished)) if isinstance(got, RunRecord)
+                else blocks.Outcome(plans[case][0], error=got) for case, got in parsed.items()}
+
+    def _plan(self, case: Case) -> Plan:
+        """The case's artifact and runner, or why it cannot run (a conversion skip, a runner error)."""
+        selection = self.selection
+        try:
+            artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
+                                    selection.user_models.get(case.model))
+        except ConversionError as exc:
+            return None, None, None, str(exc)  # the converter's own words: a finding about the library
+        try:
+            return artifact, runners.runner_for(self.device, case, selection), None, ""
+        except MobiledlError as exc:
+            return artifact, None, exc, ""
+
+    def _mates(self) -> list[Case]:
+        """The other cases of this item's block that this session will still run, in run order."""
+        items = self._item.session.items
+        try:
+            start = items.index(self._item) + 1
+        except ValueError:
+            return []
+        mates = []
+        for item in items[start:]:
+            callspec = getattr(item, "callspec", None)
+            params = callspec.params if callspec else {}
+            case = params.get("mobiledl_case")
+            if (case is None or params.get("mobiledl_repeat") != self.repeat or case == self.case
+                    or blocks.place(case) != blocks.place(self.case) or item.get_closest_marker("skip")):
+                continue
+            mates.append(case)
+        return mates
+
+
+#: A case's artifact, runner, the error that keeps it from running, and the reason it is skipped.
+Plan = tuple["Artifact | None", "runners.Runner | None", "MobiledlError | None", str]

@@ -12,7 +12,7 @@ from functools import cache
 
 import pytest
 
-from pytest_mobiledl import interrupts, journal, matrix, options, runners, usermodels, variants
+from pytest_mobiledl import blocks, interrupts, journal, matrix, options, runners, usermodels, variants
 from pytest_mobiledl.bench import Bench
 from pytest_mobiledl.devices import Device, adb
 from pytest_mobiledl.devices.host import HostDevice
@@ -31,6 +31,8 @@ class State:
 
 
 STATE = pytest.StashKey[State]()
+#: Outcomes of the blocks this process ran, kept for the items that collect them.
+KEPT = pytest.StashKey[blocks.Kept]()
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,6 +44,7 @@ def pytest_configure(config: pytest.Config) -> None:
     _inspect_user_models(selection)
     devices, note = _devices(selection)
     config.stash[STATE] = State(selection, devices, _devices_chosen(config), note)
+    config.stash[KEPT] = blocks.Kept()
     if selection.compare_fail is not None and not (config.getoption("benchmark_compare", None)
                                                    or selection.variants):
         raise pytest.UsageError("pytest-mobiledl: --mobiledl-compare-fail needs a saved run to compare with: "
@@ -76,13 +79,22 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Repeats round-robin: every case's first repeat, then every case's second, and so on.
+    """Repeats round-robin, in blocks: every block's first repeat, then every block's second, …
 
-    Drift, heat and background load then hit every case of a device alike. Under xdist a
-    device's items keep this order on its worker. Other tests keep their places.
+    A block (``blocks.py``) is one fragmentation row on one device: its cases' items are
+    adjacent, so they run together; drift, heat and background load hit every block of a
+    device alike. Under xdist a device's items keep this order on its worker. Other tests keep
+    their places.
     """
     slots = [i for i, item in enumerate(items) if _repeat(item)]
-    for slot, item in zip(slots, sorted((items[i] for i in slots), key=_repeat), strict=True):
+    places: dict[tuple[str, ...], int] = {}
+    for i in slots:
+        places.setdefault(blocks.place(_case(items[i])), len(places))
+
+    def order(item: pytest.Item) -> tuple[int, int]:
+        return _repeat(item), places[blocks.place(_case(item))]
+
+    for slot, item in zip(slots, sorted((items[i] for i in slots), key=order), strict=True):
         items[slot] = item
 
 
@@ -90,6 +102,11 @@ def _repeat(item: pytest.Item) -> int:
     """Which repeat of its case a benchmark item is (0 for any other test)."""
     callspec = getattr(item, "callspec", None)
     return int(callspec.params.get("mobiledl_repeat", 0)) if callspec else 0
+
+
+def _case(item: pytest.Item) -> matrix.Case:
+    case: matrix.Case = item.callspec.params["mobiledl_case"]  # type: ignore[attr-defined]
+    return case
 
 
 @cache
@@ -131,7 +148,7 @@ def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case, mobiled
     """Runs one repeat of this item's case on its device: ``record = mobiledl.run()``."""
     state = request.config.stash[STATE]
     return Bench(mobiledl_case, mobiledl_repeat, state.selection, state.devices[mobiledl_case.device],
-                 request.node)
+                 request.node, request.config.stash[KEPT])
 
 
 def _prepare_variants(selection: options.Selection) -> options.Selection:

@@ -11,11 +11,13 @@ Schema history (the writer writes only the newest; readers exist for every versi
    several fresh processes, see ``--repeats``), and ``conditions`` holds what the device was
    like while it ran (cores, frequencies, temperatures…). A version-1 record reads as repeat 1
    with no conditions.
+3. ``block``: the lockstep block the repeat ran in (the cases a verdict compares, run together
+   close in time; see docs/statistics.md). Versions 1 and 2 read with an empty block.
 
-Fields of version 2 (``None`` means "the runner could not tell", never zero):
+Fields of version 3 (``None`` means "the runner could not tell", never zero):
 
 =====================  =====================================================================
-schema                 2
+schema                 3
 repeat                 which repeat of its item this record is, from 1
 lib, lib_version       library id (``onnxruntime``) and the version that ran
 model                  model id (``mobilenet_v2``) or the user's file name
@@ -41,6 +43,10 @@ conditions             the device's state around the run (cores used, frequencie
                        temperatures, battery…); empty when not observed. Its keys are listed
                        in docs/design.md ("A phone at a steady state")
 flags                  what is unusual about this record, from ``FLAGS``
+block                  the block this repeat ran in: ``id`` (the same for every case of the
+                       block within a session), ``mode`` (``lockstep``: processes alive
+                       together, timed runs taking turns; ``sequence``: one tool invocation
+                       per case, back to back), ``size`` (cases in it); empty when unknown
 =====================  =====================================================================
 """
 
@@ -54,7 +60,7 @@ from typing import Any
 
 from pytest_mobiledl.errors import RecordError
 
-SCHEMA = 2
+SCHEMA = 3
 
 #: Latency floor: no real network on a real device runs faster; a smaller number is a broken run.
 MIN_LATENCY_MS = 0.001
@@ -113,6 +119,7 @@ class RunRecord:
     flags: tuple[str, ...] = ()
     repeat: int = 1
     conditions: Mapping[str, Any] = field(default_factory=dict)
+    block: Mapping[str, Any] = field(default_factory=dict)
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -190,6 +197,12 @@ def _read_v1(data: Mapping[str, Any]) -> RunRecord:
 
 
 def _read_v2(data: Mapping[str, Any]) -> RunRecord:
+    if "block" in data:
+        raise RecordError("record has unknown fields for schema 2: block")
+    return _read_v3({**data, "schema": 3})
+
+
+def _read_v3(data: Mapping[str, Any]) -> RunRecord:
     names = set(RunRecord.__dataclass_fields__)
     missing = {"lib", "lib_version", "model", "artifact_sha256", "backend", "precision", "threads",
                "warmup", "iterations", "count"} - data.keys()
@@ -208,7 +221,7 @@ def _read_v2(data: Mapping[str, Any]) -> RunRecord:
         raise RecordError(f"malformed record: {exc}") from None
 
 
-_READERS = {1: _read_v1, 2: _read_v2}
+_READERS = {1: _read_v1, 2: _read_v2, 3: _read_v3}
 
 
 def _check(condition: bool, message: str) -> None:

@@ -46,18 +46,20 @@ class PythonRunner:
         self.python = python
 
     def run(self, device: Device, case: Case, artifact: Artifact, selection: Selection) -> RunRecord:
+        return parse_record(device.run(self.command(device, case, artifact, selection), selection.runner_timeout),
+                            case)
+
+    def command(self, device: Device, case: Case, artifact: Artifact, selection: Selection) -> list[str]:
+        """The argv that runs this case on this device (its model deployed first)."""
         model = device.deploy(artifact.path)
         if device.serial == "host":  # the runner pins itself; a phone's command runs under taskset
             cpus = ",".join(map(str, steady.device_cpus(device, selection.cores)))
             runner = ([str(self.python), device.deploy(zipapp())] if self.python is not None
                       else [sys.executable, "-m", "pytest_mobiledl.runner"])
             command = [*runner, "--cpus", cpus]
-        elif self.python is not None:
-            command = [str(self.python), device.deploy(zipapp())]
         else:
-            command = [sys.executable, device.deploy(zipapp())]
-        return parse_record(device.run(command + runner_args(case, model, selection), selection.runner_timeout),
-                            case)
+            command = [str(self.python or sys.executable), device.deploy(zipapp())]
+        return command + runner_args(case, model, selection)
 
 
 def runner_args(case: Case, model: str, s: Selection) -> list[str]:

@@ -186,17 +186,21 @@ class Steady:
 
     def finish(self, record: RunRecord) -> RunRecord:
         """The record with the device's conditions and what they flag."""
+        return self.finish_all([record])[0]
+
+    def finish_all(self, records: Sequence[RunRecord]) -> list[RunRecord]:
+        """Records of runs made together (a lockstep block): the device's state read once, for all."""
         conditions: dict[str, Any] = {"cores": self.selection.cores, "cpus": list(self.cpus),
                                       "cpu_mask": mask(self.cpus)}
         if not self.phone or self._before is None:  # the host runner's own affinity wins
-            return record.with_(conditions={**conditions, **record.conditions})
+            return [r.with_(conditions={**conditions, **r.conditions}) for r in records]
         files = shlex.join(self._outs)
         text = self.device_shell(state.state_script(("thermal", "cpufreq")) +
                                  f"; echo @@samples; cat {files} 2>/dev/null; rm -f {files}")
         after = state.parse(text)
         samples = state.parse_samples("\n".join(state.sections(text).get("samples", [])), len(self.cpus),
                                       self._battery is not None)
-        before, flags = self._before, list(record.flags)
+        before, flags = self._before, []
         tops = [core.max_khz if (core := before.core(cpu)) else None for cpu in self.cpus]
         lowest = state.lowest_ratio(samples, tops)
         governors = sorted({c.governor for cpu in self.cpus if (c := before.core(cpu)) and c.governor})
@@ -217,11 +221,14 @@ class Steady:
             flags.append("hot_start")
         if lowest is not None and lowest < state.THROTTLE_RATIO:
             flags.append("throttled")
-        if self.selection.energy:
-            conditions.update(self._energy(record, samples, before))
-            if before.power_source not in (None, "battery"):
-                flags.append("usb_powered")
-        return record.with_(conditions={**record.conditions, **conditions}, flags=tuple(dict.fromkeys(flags)))
+        if self.selection.energy and before.power_source not in (None, "battery"):
+            flags.append("usb_powered")
+        finished = []
+        for record in records:
+            energy = self._energy(record, samples, before) if self.selection.energy else {}
+            finished.append(record.with_(conditions={**record.conditions, **conditions, **energy},
+                                         flags=tuple(dict.fromkeys([*record.flags, *flags]))))
+        return finished
 
     def _energy(self, record: RunRecord, samples: Sequence[state.Sample], before: state.Snapshot) -> dict[str, Any]:
         battery = before.battery

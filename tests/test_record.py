@@ -21,18 +21,31 @@ def golden() -> dict[str, Any]:
 
 def test_golden_v1_reads_as_one_repeat_and_round_trips_as_the_newest() -> None:
     record = from_dict(golden())
-    assert record.schema == SCHEMA == 2
+    assert record.schema == SCHEMA == 3
     assert (record.repeat, record.conditions) == (1, {})
     assert record.samples_ms == (0.0692, 0.0667, 0.0628, 0.0644, 0.0746)
     assert record.median_ms == 0.0667
     assert from_json(record.to_json()) == record
 
 
-def test_golden_v2_reads_and_round_trips() -> None:
+def test_golden_v2_reads_with_no_block_and_writes_as_v3() -> None:
     data = json.loads((GOLDEN / "record_v2.json").read_text())
     record = from_dict(data)
-    assert (record.schema, record.repeat) == (2, 3)
+    assert (record.schema, record.repeat, record.block) == (3, 3, {})
+    assert record.to_dict() == data | {"schema": 3, "block": {}}
+
+
+def test_golden_v3_reads_and_round_trips() -> None:
+    data = json.loads((GOLDEN / "record_v3.json").read_text())
+    record = from_dict(data)
+    assert record.block == {"id": "host-mobilenet_v2-cpu-fp32-r3", "mode": "lockstep", "size": 4}
     assert record.to_dict() == data
+
+
+def test_a_v2_record_cannot_carry_a_block() -> None:
+    data = json.loads((GOLDEN / "record_v2.json").read_text())
+    with pytest.raises(RecordError, match="unknown fields for schema 2: block"):
+        from_dict(data | {"block": {}})
 
 
 def test_a_v1_record_cannot_carry_v2_fields() -> None:
@@ -62,7 +75,7 @@ def test_summary_only_record_needs_its_flag_and_reports_its_mean() -> None:
     ({"precision": "fp8"}, "precision 'fp8' is not one of"),
     ({"flags": ["fast"]}, "unknown flags"),
     ({"init_ms": -1.0}, "init_ms = -1.0"),
-    ({"schema": 3}, "record schema 3 is not one this pytest-mobiledl reads"),
+    ({"schema": 4}, "record schema 4 is not one this pytest-mobiledl reads"),
     ({"schema": 2, "repeat": 0}, "repeat must be ≥ 1"),
     ({"schema": None}, "record schema None"),
     ({"latency": 3}, "unknown fields latency"),

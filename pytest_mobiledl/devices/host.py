@@ -51,6 +51,11 @@ class HostDevice:
             raise
         return Completed(proc.returncode, stdout, stderr)
 
+    def reserve(self, argvs: Sequence[Sequence[str]], timeout: float) -> None:
+        """Get ready to run these at once (a lockstep block): a fork server for each."""
+        if self.zygotes:
+            self.zygotes.reserve(argvs, timeout)
+
     def cleanup(self) -> None:
         if self.zygotes:
             self.zygotes.close()

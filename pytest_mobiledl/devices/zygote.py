@@ -18,7 +18,9 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -35,37 +37,76 @@ def available() -> bool:
 
 
 class Zygotes:
-    """The servers of one pytest process, started on first use, ended by ``close``."""
+    """The servers of one pytest process, started on first use, ended by ``close``.
+
+    One server per library serves one run at a time. A lockstep block runs several cases of one
+    library at once (thread counts, builds): ``reserve`` starts spare servers for them first.
+    """
 
     def __init__(self) -> None:
         self._servers: dict[str, Server] = {}
+        self._spares: dict[str, list[Server]] = {}
+        self._busy: set[Server] = set()
+        self._lock = threading.Lock()
         #: Libraries that run by exec instead, and why.
         self.unsafe: dict[str, str] = {}
 
+    def reserve(self, argvs: Sequence[Sequence[str]], timeout: float) -> None:
+        """Servers for these runs at once, started now, from this thread: Linux ends a server
+        when the thread that started it ends, so a block's worker threads never start one."""
+        wanted = Counter(lib for argv in argvs if (lib := _lib(argv)) and lib not in self.unsafe)
+        for lib, count in wanted.items():
+            if lib not in self._servers and self._start(lib, timeout) is None:
+                continue
+            spares = self._spares.setdefault(lib, [])
+            while 1 + len(spares) < count:
+                server = Server(lib)
+                try:
+                    server.hello(timeout)
+                except (ServerGone, TimeoutError):
+                    server.close()
+                    break
+                spares.append(server)
+
     def run(self, argv: Sequence[str], timeout: float) -> Completed | None:
-        """The run through the library's server, or None where it must be exec'd."""
-        if tuple(argv[:3]) != RUNNER or "--lib" not in argv[3:-1]:
+        """The run through one of the library's servers, or None where it must be exec'd."""
+        lib = _lib(argv)
+        if lib is None or lib in self.unsafe:
             return None
-        lib = argv[argv.index("--lib") + 1]
-        if lib in self.unsafe:
-            return None
-        server = self._servers.get(lib) or self._start(lib, timeout)
+        with self._lock:
+            server = self._take(lib)
         if server is None:
-            return None
+            if lib in self._servers or threading.current_thread() is not threading.main_thread():
+                return None  # every server busy: a fresh interpreter, as without servers
+            server = self._start(lib, timeout)
+            if server is None:
+                return None
+            self._busy.add(server)
         try:
             done = server.run(list(argv[3:]), timeout)
         except ServerGone as exc:  # killed from outside: this run fails, the next starts a new server
             tail = server.log_tail()
-            self._servers.pop(lib).close()
+            self._drop(lib, server)
             raise RunnerError(str(exc), tail) from None
+        finally:
+            with self._lock:
+                self._busy.discard(server)
         if server.threads > 1:
             self._refuse(lib, f"a thread appeared in its server after a run ({server.threads} threads)")
         return done
 
     def close(self) -> None:
-        for server in self._servers.values():
+        for server in [*self._servers.values(), *(s for spares in self._spares.values() for s in spares)]:
             server.close()
         self._servers.clear()
+        self._spares.clear()
+
+    def _take(self, lib: str) -> Server | None:
+        for server in [self._servers.get(lib), *self._spares.get(lib, [])]:
+            if server is not None and server not in self._busy:
+                self._busy.add(server)
+                return server
+        return None
 
     def _start(self, lib: str, timeout: float) -> Server | None:
         server = Server(lib)
@@ -85,10 +126,29 @@ class Zygotes:
             return None
         return server
 
+    def _drop(self, lib: str, server: Server) -> None:
+        with self._lock:
+            if self._servers.get(lib) is server:
+                del self._servers[lib]
+            elif server in self._spares.get(lib, []):
+                self._spares[lib].remove(server)
+        server.close()
+
     def _refuse(self, lib: str, reason: str) -> None:
         self.unsafe[lib] = reason
-        self._servers.pop(lib).close()
+        with self._lock:
+            servers = [self._servers.pop(lib, None), *self._spares.pop(lib, [])]
+        for server in servers:
+            if server is not None:
+                server.close()
         log.debug("mobiledl: %s runs exec'd, not forked: %s", lib, reason)
+
+
+def _lib(argv: Sequence[str]) -> str | None:
+    """The library of a runner argv a server can serve, or None."""
+    if tuple(argv[:3]) != RUNNER or "--lib" not in argv[3:-1]:
+        return None
+    return argv[argv.index("--lib") + 1]
 
 
 class ServerGone(Exception):

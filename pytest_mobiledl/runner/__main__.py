@@ -30,6 +30,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cpus", default="", help="pin to these cpus (comma list), as taskset does on a phone")
     parser.add_argument("--delay-ms", default="0",
                         help="test only: added to every timed run, in ms or as P%% of the run's own time")
+    parser.add_argument("--lockstep", default="", help="a block's socket: prepare and time runs when told")
+    parser.add_argument("--slot", type=int, default=0, help="this case's place in its block")
     return parser.parse_args(argv)
 
 
@@ -39,6 +41,10 @@ def main(argv: list[str] | None = None) -> int:
         from pytest_mobiledl.runner.serve import serve
 
         return serve(argv[1], int(argv[3]))
+    if argv[:1] == ["--block"]:  # --block SPEC: a whole lockstep block, run where the runners run
+        from pytest_mobiledl.runner.lockstep import block_main
+
+        return block_main(argv[1])
     args = parse_args(argv)
     # Import after parsing so `--help` is instant; the measuring code imports the library.
     from pytest_mobiledl.runner.measure import measure

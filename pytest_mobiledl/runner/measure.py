@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 from pytest_mobiledl import engines
 from pytest_mobiledl.errors import MobiledlError
 from pytest_mobiledl.record import RunRecord
+from pytest_mobiledl.runner import lockstep
 from pytest_mobiledl.tensors import digest, random_inputs
 
 T = TypeVar("T")
@@ -28,6 +29,10 @@ def measure(args: argparse.Namespace) -> RunRecord:
     cpus = _pin(getattr(args, "cpus", ""))
     for module in engine.RUNTIME:  # untimed: a process pays it once, whatever the model
         importlib.import_module(module)
+    # In a block, every case's process is up before any prepares: nothing timed runs beside a load.
+    link = lockstep.Link(args.lockstep, args.slot) if getattr(args, "lockstep", "") else None
+    if link:
+        _expect(link, "prepare")
     load_avg = os.getloadavg()[0]
 
     # load = reading the artifact (I/O); init = the library building its interpreter from it.
@@ -44,13 +49,25 @@ def measure(args: argparse.Namespace) -> RunRecord:
     for _ in range(args.warmup):
         session.run(feeds)
     samples: list[float] = []
-    started = time.perf_counter()
-    while len(samples) < args.iterations or time.perf_counter() - started < args.min_time:
+
+    def timed() -> Any:
         t0 = time.perf_counter_ns()
         outputs = session.run(feeds)
         if delay:
             _add_delay(time.perf_counter_ns() - t0, delay)
         samples.append((time.perf_counter_ns() - t0) / 1e6)
+        return outputs
+
+    if link:  # the coordinator decides when, and how many: the block's cases take turns
+        link.send("ready")
+        while (order := link.receive()) != "end":
+            for _ in range(_turn(order)):
+                outputs = timed()
+            link.send("done")
+    else:
+        started = time.perf_counter()
+        while len(samples) < args.iterations or time.perf_counter() - started < args.min_time:
+            outputs = timed()
     _check_finite(outputs)
 
     return RunRecord(
@@ -75,6 +92,19 @@ def measure(args: argparse.Namespace) -> RunRecord:
         flags=engine.FLAGS + (("injected_delay",) if delay else ()),
         conditions={"cpus": cpus} if cpus else {},
     )
+
+
+def _expect(link: lockstep.Link, word: str) -> None:
+    got = link.receive()
+    if got != word:
+        raise MobiledlError(f"lockstep: expected {word!r} from the coordinator, got {got!r}")
+
+
+def _turn(order: str) -> int:
+    word, _, count = order.partition(" ")
+    if word != "run" or not count.isdigit():
+        raise MobiledlError(f"lockstep: expected 'run N' or 'end' from the coordinator, got {order!r}")
+    return int(count)
 
 
 def _pin(cpus: str) -> list[int]:

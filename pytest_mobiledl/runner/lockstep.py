@@ -1,0 +1,191 @@
+"""Lockstep: the cases of one block alive together, their timed runs taking turns.
+
+A machine's speed moves in phases of seconds (a co-tenant on the core, its clock, a phone's
+heat), so two cases timed seconds apart differ by the phase as much as by themselves, while
+cases timed within the same second agree to ~2 % (docs/statistics.md). So the cases a verdict
+compares run as one *block*: one fresh runner process per case, all pinned to the same cores.
+They start together (imports, untimed); then one at a time each prepares (load, init, first
+inference, warm-up: cold-start figures are never measured beside another's load); then the
+coordinator gives each a *turn* of ``burst`` timed runs, A B C A B C …, until every case has
+its runs (and ``--min-time``); then each prints its record as it always does.
+
+Wire, one line per message over a Unix socket: runner → coordinator ``hello SLOT`` (on
+connect), ``ready`` (after its warm-up), ``done`` (after a turn); coordinator → runner
+``prepare``, ``run N``, ``end``. A runner whose link breaks stops with one line on stderr; the
+coordinator drops a runner that ends, hangs past the timeout or says something else, and the
+block goes on without it.
+
+``python -m pytest_mobiledl.runner --block SPEC`` runs a whole block where the runners run (the
+loopback emulator): it starts the runners, coordinates them, and prints one JSON line per case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from pytest_mobiledl.errors import MobiledlError
+
+#: Turns per block at the requested runs: more turns pair finer, fewer keep caches warmer.
+TURNS = 10
+
+
+def burst(iterations: int) -> int:
+    """Timed runs per turn: the requested runs in about ``TURNS`` turns."""
+    return max(1, math.ceil(iterations / TURNS))
+
+
+class Link:
+    """The runner's side: connected after its imports, obeying the coordinator."""
+
+    def __init__(self, path: str, slot: int) -> None:
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            self.sock.connect(path)
+        except OSError as exc:
+            raise MobiledlError(f"cannot join the lockstep block at {path}: {exc.strerror}") from None
+        self.file = self.sock.makefile("rw", encoding="ascii", newline="\n")
+        self.send(f"hello {slot}")
+
+    def send(self, message: str) -> None:
+        self.file.write(message + "\n")
+        self.file.flush()
+
+    def receive(self) -> str:
+        line = self.file.readline()
+        if not line:
+            raise MobiledlError("the lockstep coordinator ended the block before this case was done")
+        return line.strip()
+
+
+class Coordinator:
+    """The block's side: a listening socket; ``serve`` runs the block over whoever joined."""
+
+    def __init__(self, size: int, timeout: float, folder: str | None = None) -> None:
+        self.size = size
+        self.timeout = timeout
+        self.folder = tempfile.mkdtemp(prefix="mobiledl-block-", dir=folder)
+        self.path = os.path.join(self.folder, "s")
+        self.server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.server.bind(self.path)
+        self.server.listen(size)
+        self.links: dict[int, Any] = {}
+        #: Slots dropped, and why (the runner's own stderr usually says more).
+        self.dropped: dict[int, str] = {}
+
+    def serve(self, iterations: int, min_time: float, gone: Callable[[int], bool]) -> None:
+        """Wait for every runner that has not ended, prepare each in turn, then the turns, then end."""
+        self._join(gone)
+        for slot in sorted(self.links):
+            self._ask(slot, "prepare", "ready")
+        runs, step, started = 0, burst(iterations), time.monotonic()
+        while self.links and (runs < iterations or time.monotonic() - started < min_time):
+            for slot in sorted(self.links):
+                self._ask(slot, f"run {step}", "done")
+            runs += step
+        for slot in list(self.links):
+            self._say(slot, "end")
+            self._close(slot)
+
+    def close(self) -> None:
+        for slot in list(self.links):
+            self._close(slot)
+        self.server.close()
+        for name in (self.path, self.folder):
+            try:
+                os.rmdir(name) if name == self.folder else os.unlink(name)
+            except OSError:
+                pass
+
+    def _join(self, gone: Callable[[int], bool]) -> None:
+        deadline = time.monotonic() + self.timeout
+        self.server.settimeout(0.05)
+        while len(self.links) < self.size and time.monotonic() < deadline:
+            if all(gone(slot) for slot in range(self.size) if slot not in self.links):
+                break  # the rest ended before joining (a bad argument, an import error): go on without them
+            try:
+                conn, _ = self.server.accept()
+            except TimeoutError:
+                continue
+            conn.settimeout(self.timeout)
+            stream = conn.makefile("rw", encoding="ascii", newline="\n")
+            hello = stream.readline().split()
+            if len(hello) == 2 and hello[0] == "hello" and hello[1].isdigit():
+                self.links[int(hello[1])] = (conn, stream)
+            else:
+                conn.close()
+
+    def _ask(self, slot: int, message: str, answer: str) -> None:
+        if slot in self.links and self._say(slot, message):
+            stream = self.links[slot][1]
+            try:
+                got = stream.readline().strip()
+            except OSError:
+                got = "(timed out)"
+            if got != answer:
+                self.dropped[slot] = f"said {got or 'nothing (it ended)'!r} to {message!r}"
+                self._close(slot)
+
+    def _say(self, slot: int, message: str) -> bool:
+        stream = self.links[slot][1]
+        try:
+            stream.write(message + "\n")
+            stream.flush()
+            return True
+        except OSError:
+            self.dropped[slot] = f"went away before {message!r}"
+            self._close(slot)
+            return False
+
+    def _close(self, slot: int) -> None:
+        conn, stream = self.links.pop(slot)
+        for part in (stream, conn):
+            try:
+                part.close()
+            except OSError:
+                pass
+
+
+def lockstep_argv(argv: Sequence[str], path: str, slot: int) -> list[str]:
+    return [*argv, "--lockstep", path, "--slot", str(slot)]
+
+
+def block_main(spec_json: str) -> int:
+    """``--block SPEC``: run a block here and print one JSON line per case (returncode, stdout, stderr)."""
+    spec = json.loads(spec_json)
+    argvs: list[list[str]] = spec["argvs"]
+    timeout = float(spec["timeout"])
+    coordinator = Coordinator(len(argvs), timeout, folder=".")
+    procs, outs = [], []
+    try:
+        for slot, argv in enumerate(argvs):
+            out, err = (tempfile.TemporaryFile("w+") for _ in range(2))
+            outs.append((out, err))
+            procs.append(subprocess.Popen(lockstep_argv(argv, coordinator.path, slot), stdout=out, stderr=err,
+                                          stdin=subprocess.DEVNULL, text=True))
+        coordinator.serve(int(spec["iterations"]), float(spec["min_time"]),
+                          lambda slot: procs[slot].poll() is not None)
+        deadline = time.monotonic() + timeout
+        for proc, (out, err) in zip(procs, outs, strict=True):
+            try:
+                code = proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                code = proc.wait()
+            out.seek(0)
+            err.seek(0)
+            print(json.dumps({"returncode": code, "stdout": out.read(), "stderr": err.read()}), flush=True)
+    finally:
+        for proc in procs:
+            if proc.poll() is None:
+                proc.kill()
+        coordinator.close()
+    return 0
+
