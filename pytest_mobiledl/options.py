@@ -51,6 +51,8 @@ class Selection:
     repeats: int
     #: --mobiledl-compare-fail: fail where a slowdown is established and at least this many %.
     compare_fail: float | None
+    #: --mobiledl-compare-strict: the gate also fails the items it cannot judge at its threshold.
+    compare_strict: bool = False
     #: The user's own model files among ``models``, by id.
     user_models: Mapping[str, UserModel] = field(default_factory=dict)
     #: Host runs fork from a server that imported the library once (where that is safe).
@@ -255,6 +257,9 @@ OPTIONS = (
            "the unit of the confidence intervals", _number(int, 1)),
     Option("compare_fail", "", "with --benchmark-compare or --variant: fail where a slowdown is "
            "statistically established and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
+    Option("compare_strict", "false", "with --mobiledl-compare-fail: also fail every item whose CI is too wide to "
+           "rule out a slowdown of the threshold (the gate never passes what it could not see)",
+           lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-compare-strict", switch=True),
     Option("report", "", "write this session's HTML report (tables and plots, one self-contained file) to FILE",
            str, flag="--mobiledl-report"),
     Option("variants", "", "a build of a library beside the default, LIB@LABEL=SPEC (repeat; ini: one per line): "

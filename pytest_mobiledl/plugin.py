@@ -53,7 +53,7 @@ def pytest_configure(config: pytest.Config) -> None:
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         interrupts.stop_on_sigterm()
         infos = {serial: device.info() for serial, device in devices.items()}
-        results = Results(config, infos, selection.compare_fail, selection.report, selection.variants)
+        results = Results(config, infos, selection)
         config.pluginmanager.register(results, "mobiledl-results")
         config.pluginmanager.register(journal.Writer(config, results, devices, selection.resume), "mobiledl-journal")
     elif journal.WORKER_KEY in config.workerinput:  # what the controller resumes, the same on every worker

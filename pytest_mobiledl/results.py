@@ -9,7 +9,7 @@ session finishes, before pytest-benchmark saves.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping, Sequence
+from collections.abc import Generator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -20,25 +20,26 @@ from pytest_mobiledl.errors import RecordError
 from pytest_mobiledl.record import RunRecord, from_dict
 
 if TYPE_CHECKING:
-    from pytest_mobiledl import stats
-    from pytest_mobiledl.variants import Variant
+    from pytest_mobiledl.compare import Comparison
+    from pytest_mobiledl.options import Selection
 
 # report and stats load pandas, numpy and scipy: only when a session has results to show.
 
 
 class Results:
-    def __init__(self, config: pytest.Config, devices: Mapping[str, Mapping[str, Any]],
-                 compare_fail: float | None, page: str = "", variants: Sequence[Variant] = ()) -> None:
+    def __init__(self, config: pytest.Config, devices: Mapping[str, Mapping[str, Any]], selection: Selection) -> None:
         self.config = config
-        self.page = page  # --mobiledl-report
+        self.page = selection.report  # --mobiledl-report
         self.devices = devices
-        self.compare_fail = compare_fail
-        self.variant_order = [(v.lib, v.label) for v in variants]
+        self.compare_fail = selection.compare_fail
+        self.strict = selection.compare_strict
+        self.variant_order = [(v.lib, v.label) for v in selection.variants]
         self.variants: Any = None  # the A/B table, when a case ran under several --variant builds
         self.trend: Any = None  # the sweep table, when a library ran under three builds or more
         self.records: list[RunRecord] = []  # every repeat, parity failures too: tables show them
         self.items: dict[str, list[RunRecord]] = {}  # item → its passed repeats: what is stored
         self.regressions: list[str] = []
+        self.gate_notes: list[str] = []  # what the gate could not judge, and what would let it
         self.changes: Any = None  # the changes table, when a saved run was compared
         self.drift_note = ""
 
@@ -72,15 +73,10 @@ class Results:
         if baseline:
             from pytest_mobiledl import report
 
-            moved = report.drift(self.items, baseline)
-            table, found = report.changes(self.items, baseline, moved[0] if moved else 1.0)
+            table, found, self.drift_note = report.changes(self.items, baseline, self.compare_fail)
             self.changes = None if table.empty else table
-            self.drift_note = (f"machine drift: the {moved[1]} items whose build and artifact did not change moved "
-                               f"×{moved[0]:.3f} between the sessions (median); changes are relative to it"
-                               if moved else f"no drift correction: fewer than {report.MIN_CONTROLS} unchanged "
-                               "items to measure the machine's drift between the sessions")
             if self.compare_fail is not None:
-                self._gate(found, self.compare_fail, lambda item: "the saved run")
+                self._gate(found, self.compare_fail)
         if self.variant_order:
             self._variants()
         if self.regressions and session.exitstatus == pytest.ExitCode.OK:
@@ -105,17 +101,19 @@ class Results:
             if self.changes is not None:
                 sections.append(("mobiledl changes: against the saved run (--benchmark-compare)",
                                  tabulate(self.changes, headers="keys", tablefmt="github", showindex=False)
-                                 + "\n" + report.CHANGES_NOTE + "\n" + self.drift_note))
+                                 + "\n" + report.changes_note(self.compare_fail) + "\n" + self.drift_note))
             if self.variants is not None:
                 sections.append(("mobiledl variants: each build against the case's first (--variant)",
                                  tabulate(self.variants, headers="keys", tablefmt="github", showindex=False)
-                                 + "\n" + report.VARIANTS_NOTE))
+                                 + "\n" + report.variants_note(self.compare_fail)))
             if self.trend is not None:
                 sections.append(("mobiledl sweep: typical ms [95% CI] per build (--variant)",
                                  tabulate(self.trend, headers="keys", tablefmt="github", showindex=False)))
             for title, text in sections:
                 terminalreporter.write_sep("-", title)
                 terminalreporter.write_line(text)
+            for line in self.gate_notes:
+                terminalreporter.write_line(line, yellow=True)
             for line in self.regressions:
                 terminalreporter.write_line(line, red=True, bold=True)
             if self.page:
@@ -148,7 +146,7 @@ class Results:
         """The A/B table over the items that ran under --variant builds, gated like a saved run."""
         from pytest_mobiledl import report
 
-        table, found = report.variants(self.items, self.variant_order)
+        table, found = report.variants(self.items, self.variant_order, self.compare_fail)
         if table.empty:
             return
         self.variants = table
@@ -156,16 +154,29 @@ class Results:
                              self.variant_order)
         self.trend = None if trend.empty else trend
         if self.compare_fail is not None:
-            self._gate(found, self.compare_fail, report.base_of(table))
+            self._gate(found, self.compare_fail)
 
-    def _gate(self, found: Mapping[str, stats.Change], threshold: float, against: Callable[[str], str]) -> None:
-        """--mobiledl-compare-fail: one line per item whose established slowdown reaches the threshold."""
-        from pytest_mobiledl import stats
+    def _gate(self, found: Sequence[Comparison], threshold: float) -> None:
+        """--mobiledl-compare-fail: one line per item whose established slowdown reaches the threshold;
+        a line on what it could not judge (with --mobiledl-compare-strict, those fail too)."""
+        from pytest_mobiledl import compare
 
-        for item in stats.gate(found, threshold):
-            change = found[item]
-            low, high = change.low or change.ratio, change.high or change.ratio
-            self.regressions.append(
-                f"mobiledl: {item.rpartition('::')[2]} is {change.pct:.1f} % slower "
-                f"[95% CI {(low - 1) * 100:+.1f}, {(high - 1) * 100:+.1f}] than {against(item)} "
-                f"(--mobiledl-compare-fail={threshold:g}%)")
+        for c in compare.failing(found, threshold):
+            self.regressions.append(f"mobiledl: {c.item.rpartition('::')[2]} is {c.change.pct:.1f} % slower "
+                                    f"[95% CI {_pct(c.change.low)}, {_pct(c.change.high)}] than {c.against} "
+                                    f"(--mobiledl-compare-fail={threshold:g}%; {c.how})")
+        unjudged = compare.undecided(found, threshold)
+        if not unjudged:
+            return
+        needed = [n for c in unjudged if (n := compare.repeats_needed(c, threshold)) is not None]
+        more = f"; about --repeats={max(needed)} would narrow them to ±{threshold / 2:g} %" if needed else ""
+        self.gate_notes.append(f"mobiledl: the gate could not judge {len(unjudged)} of {len(found)} items at "
+                               f"{threshold:g} %: their 95 % CI still holds a {threshold:g} % slowdown{more}")
+        if self.strict:
+            self.regressions += [f"mobiledl: {c.item.rpartition('::')[2]}: cannot tell whether it is "
+                                 f"{threshold:g} % slower ({_pct(c.change.low)}, {_pct(c.change.high)}; "
+                                 f"{c.verdict}) (--mobiledl-compare-strict)" for c in unjudged]
+
+
+def _pct(ratio: float | None) -> str:
+    return "n/a" if ratio is None else f"{(ratio - 1) * 100:+.1f}"

@@ -92,11 +92,11 @@ def test_tables_name_a_winner_with_its_ci_where_the_data_tell(bench_dir: pytest.
                                             "--mobiledl-delay-ms=onnxruntime=2")
     result.stdout.fnmatch_lines([
         "*mobiledl fragmentation*",
-        "| model *| device *| backend *| precision *| fastest *| median ms [[]95% CI] *| ± *| next *"
-        "| next ms [[]95% CI] *|*libs | parity *|",
+        "| model *| device *| backend *| precision *| fastest *| typical ms [[]95% CI] *| ± *| next *"
+        "| next ÷ fastest [[]95% CI] *| paired *|*libs | parity *|",
         "| tiny_cnn *| host *| cpu *| fp32 *| tflite (t[12]) *| 0.* [[]0.*, 0.*] *| *% *| onnxruntime (t[12]) *"
-        "| 2.* [[]2.*, 2.*] *|*2 | ok *|",
-        "typical latency over 3 repeats*",
+        "| * [[]*, *] *| paired (3 blocks) *|*2 | ok *|",
+        "typical ms: the geometric mean of the medians of 3 repeats*",
         "*mobiledl gap*",
         "| tiny_cnn *| host *| tflite *| onnxruntime *| * [[]*, *] *|",
     ])
@@ -140,18 +140,18 @@ def test_mobiledl_compare_fail_passes_an_identical_run_and_fails_a_slowed_one(be
     assert same.ret == 0, same.stdout.str()
     same.stdout.fnmatch_lines([
         "*mobiledl changes: against the saved run*",
-        "| item *| baseline *| current *| change % [[]95% CI] *| verdict *| artifact *|",
+        "| item *| baseline *| current *| change % [[]95% CI] *| verdict *| judged on *| artifact *|",
         "| test_latency[[]host-onnxruntime-tiny_cnn-cpu-fp32-t1] *| 1.* 2.* [[]*] *| 1.* 2.* [[]*] *| * [[]*] *| * "
-        "| same *|",
+        "| block controls (1 case, 3 + 3 blocks) *| same *|",
     ])
     same.stdout.no_fnmatch_line("*machine_info is different*")
     slowed = bench_dir.runpytest_subprocess(*args, "--mobiledl-delay-ms=2,tflite=6", "--benchmark-compare",
                                             "--mobiledl-compare-fail=10%")
     assert slowed.ret == pytest.ExitCode.TESTS_FAILED
     slowed.stdout.fnmatch_lines([
-        "| test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t1] *| +* [[]+*, +*] *| slower *| same *|",
+        "| test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t1] *| +* [[]+*, +*] *| slower *| block controls*| same *|",
         "mobiledl: test_latency[[]host-tflite-tiny_cnn-cpu-fp32-t1] is * % slower [[]95% CI +*, +*] than the saved "
-        "run (--mobiledl-compare-fail=10%)",
+        "run (--mobiledl-compare-fail=10%; block controls (1 case, 3 + 3 blocks))",
     ])
     slowed.stdout.no_fnmatch_line("mobiledl: test_latency[[]host-onnxruntime*")
 

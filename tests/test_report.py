@@ -51,14 +51,14 @@ def test_a_winner_is_named_only_where_the_data_tell_it_from_the_rest() -> None:
     assert table["m1", "host"]["fastest"] == "tie: onnxruntime (t2) ≈ tflite (t1)"
     assert table["m1", "host"]["next"] == "ncnn (t1)" and table["m1", "host"]["libs"] == 3
     assert table["m2", "host"]["fastest"] == "tflite (t1)"
-    assert table["m2", "host"]["median ms [95% CI]"].startswith("4 [3.")
+    assert table["m2", "host"]["typical ms [95% CI]"].startswith("4 [3.")
     assert table["m2", "host"]["next"] == "onnxruntime (t1)"
     assert table["m1", "phone1"]["next"] == "—"
 
 
 def test_gap_is_slowest_over_fastest_with_its_ci() -> None:
     gaps = by_place(report.gap(report.frame(RECORDS)))
-    assert gaps["m1", "host"]["slowest"] == "ncnn"
+    assert (gaps["m1", "host"]["fastest"], gaps["m1", "host"]["slowest"]) == ("onnxruntime (t2)", "ncnn (t1)")
     assert gaps["m1", "host"]["gap × [95% CI]"].startswith(f"{20 / 5:.2f} [")
     assert gaps["m2", "host"]["gap × [95% CI]"].startswith("1.25 [1.")
     assert ("m1", "phone1") not in gaps  # one library there: no gap to speak of
@@ -71,7 +71,7 @@ def test_summary_only_numbers_are_marked_as_means() -> None:
                  for k, m in enumerate([1.0, 1.01, 0.99], 1)]
     table = by_place(report.fragmentation(report.frame([*RECORDS, *mean_only])))
     assert table["m1", "host"]["fastest"] == "mnn (t1)"
-    assert table["m1", "host"]["median ms [95% CI]"].endswith("(mean)")
+    assert table["m1", "host"]["typical ms [95% CI]"].endswith("(mean)")
 
 
 def test_render_with_one_library_explains_instead_of_tabling() -> None:
@@ -88,7 +88,7 @@ def test_parity_failures_are_not_ranked_and_are_named() -> None:
     assert not table["m1", "host"]["fastest"].startswith("mnn")  # mnn's 0.5 ms is of another model
     assert table["m1", "host"]["parity"] == "failed: mnn (3.1e-02)"
     assert table["m2", "host"]["parity"] == "ok"
-    assert by_place(report.gap(report.frame(records)))["m1", "host"]["fastest"] == "onnxruntime"
+    assert by_place(report.gap(report.frame(records)))["m1", "host"]["fastest"] == "onnxruntime (t2)"
 
 
 def test_changes_name_both_versions_the_change_with_its_ci_and_the_verdict() -> None:
@@ -97,30 +97,31 @@ def test_changes_name_both_versions_the_change_with_its_ci_and_the_verdict() -> 
     now = {"b.py::t[a]": rec("tflite", [12.0, 12.2, 11.8], lib_version="2.0"),
            "b.py::t[b]": rec("ncnn", [5.0, 4.9, 5.1]), "b.py::t[c]": rec("mnn", [3.0, 3.1]),
            "b.py::t[new]": rec("mnn", [1.0, 1.0])}
-    table, found = report.changes(now, base)
+    table, found, _ = report.changes(now, base)
     rows = {r["item"]: r for r in table.to_dict("records")}
     assert set(rows) == {"t[a]", "t[b]", "t[c]"}  # an item without a baseline has nothing to compare
     assert rows["t[a]"]["baseline"].startswith("1.32.0 10 [") and rows["t[a]"]["current"].startswith("2.0 12 [")
     assert rows["t[a]"]["change % [95% CI]"].startswith("+20.0 [+") and rows["t[a]"]["verdict"] == "slower"
     assert rows["t[b]"]["verdict"] == "no change"
-    assert rows["t[c]"]["verdict"] == "cannot tell" and rows["t[c]"]["change % [95% CI]"].endswith("[n/a]")
+    assert rows["t[c]"]["verdict"] == "cannot tell (n/a)" and rows["t[c]"]["change % [95% CI]"].endswith("[n/a]")
     assert rows["t[a]"]["artifact"] == "same"
-    assert found["b.py::t[a]"].ratio == pytest.approx(1.2, rel=1e-3)
+    assert {c.item: c for c in found}["b.py::t[a]"].change.ratio == pytest.approx(1.2, rel=1e-3)
 
 
 def test_the_machines_drift_is_measured_on_unchanged_items_and_taken_out() -> None:
     # A busier machine slows every item ×1.5; one library's item regressed by 20 % on top of it.
     libs = ["onnxruntime", "tflite", "ncnn", "pytorch"]
-    base = {f"b.py::t[{lib}]": rec(lib, [10.0, 10.3, 9.7]) for lib in [*libs, "mnn"]}
-    now = {f"b.py::t[{lib}]": rec(lib, [15.0, 15.45, 14.55]) for lib in libs}
-    now["b.py::t[mnn]"] = rec("mnn", [18.0, 18.54, 17.46])
+    base = {f"b.py::t[{lib}]": rec(lib, [10.0, 10.1, 9.9]) for lib in [*libs, "mnn"]}
+    now = {f"b.py::t[{lib}]": rec(lib, [15.0, 15.15, 14.85]) for lib in libs}
+    now["b.py::t[mnn]"] = rec("mnn", [18.0, 18.18, 17.82])
     moved = report.drift(now, base)
     assert moved is not None and moved[0] == pytest.approx(1.5) and moved[1] == 5
-    table, found = report.changes(now, base, moved[0])
+    table, found, note = report.changes(now, base)
     verdicts = {r["item"]: r["verdict"] for r in table.to_dict("records")}
     assert verdicts == {"t[onnxruntime]": "no change", "t[tflite]": "no change", "t[ncnn]": "no change",
                         "t[pytorch]": "no change", "t[mnn]": "slower"}
-    assert found["b.py::t[mnn]"].ratio == pytest.approx(1.2)
+    assert {c.item: c for c in found}["b.py::t[mnn]"].change.ratio == pytest.approx(1.2)
+    assert "moved ×1.500" in note and {c.how for c in found} == {"session drift ×1.500"}
 
 
 def test_items_whose_build_changed_are_not_controls() -> None:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mobiledl import report, stats, variants
+from pytest_mobiledl import compare, report, stats, variants
 from pytest_mobiledl.emulator import Farm
 from pytest_mobiledl.record import RunRecord, from_dict
 
@@ -111,7 +111,7 @@ def test_two_variants_on_the_host_run_one_artifact_and_print_the_ab_table(bench_
     assert len({r["artifact_sha256"] for r in saved}) == 1
     result.stdout.fnmatch_lines([
         "*mobiledl variants: each build against the case's first (--variant)*",
-        "| case*| variant*| version*| ms [[]95% CI]*| change % [[]95% CI]*| artifact*| verdict*|",
+        "| case*| variant*| version*| typical ms [[]95% CI]*| change % [[]95% CI]*| judged on*| artifact*| verdict*|",
         "*| host-tiny_cnn-cpu-fp32-t1*| onnxruntime@a*| 1.* | * [[]*, *]*| —*| same*| —*|",
         "*| host-tiny_cnn-cpu-fp32-t1*| onnxruntime@b*| 1.* | * [[]*, *]*| [+-]* [[]*, *]*| same*|*|",
     ])
@@ -127,7 +127,7 @@ def test_compare_fail_gates_a_slower_variant(bench_dir: pytest.Pytester) -> None
     result.stdout.fnmatch_lines([
         "*| host-tiny_cnn-cpu-fp32-t1*| onnxruntime@b*| +* [[]+*, +*]*| slower*|",
         "mobiledl: host-tiny_cnn-cpu-fp32-t1 onnxruntime@b is * % slower [[]95% CI +*, +*] than onnxruntime@a "
-        "(--mobiledl-compare-fail=10%)",
+        "(--mobiledl-compare-fail=10%; paired (3 blocks))",
     ])
 
 
@@ -147,20 +147,22 @@ def test_the_ab_table_pairs_rounds_so_drift_between_rounds_cancels() -> None:
     # as two independent samples this is no change; round by round it is established.
     a, b = build("a", [10.0, 20.0, 40.0]), build("b", [11.0, 22.0, 44.0], version="2.0")
     table, found = report.variants({"x[a]": a, "x[b]": b}, [("onnxruntime", "a"), ("onnxruntime", "b")])
-    assert stats.verdicts({"b": stats.compare([10, 20, 40], [11, 22, 44])}) == {"b": "no change"}
-    assert found["host-m1-cpu-fp32-t1 onnxruntime@b"].ratio == pytest.approx(1.1)
+    assert compare.verdicts({"b": stats.compare([10, 20, 40], [11, 22, 44])})["b"].startswith("cannot tell")
+    [ab] = found
+    assert (ab.item, ab.against, ab.how) == ("host-m1-cpu-fp32-t1 onnxruntime@b", "onnxruntime@a", "paired (3 rounds)")
+    assert ab.change.ratio == pytest.approx(1.1)
     rows = table.to_dict("records")
     assert [(r["variant"], r["version"], r["change % [95% CI]"], r["verdict"], r["artifact"]) for r in rows] == [
         ("onnxruntime@a", "1.0", "—", "—", "same"), ("onnxruntime@b", "2.0", "+10.0 [+10.0, +10.0]", "slower", "same")]
-    assert report.base_of(table)("host-m1-cpu-fp32-t1 onnxruntime@b") == "onnxruntime@a"
 
 
 def test_the_first_variant_given_is_the_base_and_a_missing_repeat_falls_back_to_welch() -> None:
     a, b = build("a", [10.0, 10.2, 9.8]), build("b", [12.0, 12.1])  # b's third repeat failed
     table, found = report.variants({"x[b]": b, "x[a]": a}, [("onnxruntime", "b"), ("onnxruntime", "a")])
     assert list(table["variant"]) == ["onnxruntime@b", "onnxruntime@a"]
-    change = found["host-m1-cpu-fp32-t1 onnxruntime@a"]
-    assert change.ratio < 1 and change == stats.compare([12.0, 12.1], [10.0, 10.2, 9.8])
+    [c] = found
+    assert (c.item, c.how) == ("host-m1-cpu-fp32-t1 onnxruntime@a", "unpaired")
+    assert c.change.ratio < 1 and c.change == stats.compare([12.0, 12.1], [10.0, 10.2, 9.8])
 
 
 def test_a_sweep_has_a_trend_row_per_build_and_a_frame_for_a_plot() -> None:

@@ -9,14 +9,12 @@ from __future__ import annotations
 
 from pytest_mobiledl.report.tables import (
     CASE,
-    CHANGES_NOTE,
     MIN_CONTROLS,
     PLACE,
-    VARIANTS_NOTE,
     _estimate,
-    base_of,
     best_per_lib,
     changes,
+    changes_note,
     drift,
     fragmentation,
     frame,
@@ -26,18 +24,17 @@ from pytest_mobiledl.report.tables import (
     sweep,
     trend,
     variants,
+    variants_note,
 )
 
 __all__ = [
     "CASE",
-    "CHANGES_NOTE",
     "MIN_CONTROLS",
     "PLACE",
-    "VARIANTS_NOTE",
     "_estimate",
-    "base_of",
     "best_per_lib",
     "changes",
+    "changes_note",
     "drift",
     "fragmentation",
     "frame",
@@ -47,4 +44,5 @@ __all__ = [
     "sweep",
     "trend",
     "variants",
+    "variants_note",
 ]

@@ -11,10 +11,10 @@ A library whose artifact failed parity is not ranked (its number is of another m
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_mobiledl import stats
+from pytest_mobiledl import compare, stats
 from pytest_mobiledl.record import RunRecord
 
 if TYPE_CHECKING:
@@ -31,42 +31,51 @@ def frame(records: Sequence[RunRecord]) -> pd.DataFrame:
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in records:
         key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, lib_name(r))
-        row = rows.setdefault(key, {**dict(zip(CASE, key, strict=True)), "version": r.lib_version, "values": [],
+        row = rows.setdefault(key, {**dict(zip(CASE, key, strict=True)), "library": r.lib, "version": r.lib_version,
+                                    "values": [], "records": [],
                                     "statistic": "median" if r.samples_ms is not None else "mean",
                                     "parity_failed": False, "rel_err": None})
         row["values"].append(r.median_ms)
+        row["records"].append(r)
         if r.parity is not None and not r.parity.get("passed"):
             row["parity_failed"], row["rel_err"] = True, r.parity.get("max_rel_err")
     for row in rows.values():
         row["estimate"] = stats.estimate(row["values"])
         row["median_ms"] = row["estimate"].value
-    return pd.DataFrame(list(rows.values()), columns=[*CASE, "version", "values", "estimate", "median_ms",
-                                                      "statistic", "parity_failed", "rel_err"])
+    return pd.DataFrame(list(rows.values()), columns=[*CASE, "library", "version", "values", "records", "estimate",
+                                                      "median_ms", "statistic", "parity_failed", "rel_err"])
 
 
-def best_per_lib(df: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
-    """Each library's fastest row within each group of ``keys``."""
-    best = df.loc[df.groupby([*keys, "lib"])["median_ms"].idxmin()]
+def best_per_lib(df: pd.DataFrame, keys: list[str], by: str = "lib") -> pd.DataFrame:
+    """Each library's fastest row within each group of ``keys`` (``by="library"``: builds of one
+    library count as one library, at its fastest build)."""
+    best = df.loc[df.groupby([*keys, by])["median_ms"].idxmin()]
     return best.sort_values([*keys, "median_ms"])
 
 
 def fragmentation(df: pd.DataFrame) -> pd.DataFrame:
+    """Per place, the fastest library at its best (thread count, build), or the tie the data leave.
+
+    ``next ÷ fastest`` is the paired ratio (block by block) of the fastest and the next library.
+    """
     import pandas as pd
 
     failed = df[df["parity_failed"]].groupby(PLACE)
     rows = []
-    for place, group in best_per_lib(df[~df["parity_failed"]], PLACE).groupby(PLACE, sort=True):
+    for place, group in best_per_lib(df[~df["parity_failed"]], PLACE, "library").groupby(PLACE, sort=True):
         by_lib = {row.lib: row for row in group.itertuples()}
-        leaders = stats.fastest({lib: row.values for lib, row in by_lib.items()})
+        leaders, against = compare.fastest({lib: row.records for lib, row in by_lib.items()})
         first = by_lib[leaders[0]]
-        others = [row for row in group.itertuples() if row.lib not in leaders]
+        others = [row for row in group.itertuples() if row.lib not in leaders]  # the next the data tell apart
+        change, how = against[others[0].lib] if others else (None, "")
         rows.append({
             **dict(zip(PLACE, place, strict=True)),
             "fastest": _label(first) if len(leaders) == 1 else "tie: " + " ≈ ".join(_label(by_lib[x]) for x in leaders),
-            "median ms [95% CI]": _ms(first),
+            "typical ms [95% CI]": _ms(first),
             "±": _half_width(first.estimate),
             "next": _label(others[0]) if others else "—",
-            "next ms [95% CI]": _ms(others[0]) if others else "—",
+            "next ÷ fastest [95% CI]": _ratio(change) if change else "—",
+            "paired": how or "—",
             "libs": len(group),
             "parity": _parity(failed.get_group(place) if place in failed.groups else None),
         })
@@ -74,80 +83,61 @@ def fragmentation(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def gap(df: pd.DataFrame) -> pd.DataFrame:
+    """Per model × device: slowest ÷ fastest library (paired where they shared blocks); where the
+    CI holds 1 the two cannot be told apart, and the row names neither."""
     import pandas as pd
 
     keys = ["model", "device"]
     rows = []
-    for place, group in best_per_lib(df[~df["parity_failed"]], keys).groupby(keys, sort=True):
-        if group["lib"].nunique() < 2:
+    for place, group in best_per_lib(df[~df["parity_failed"]], keys, "library").groupby(keys, sort=True):
+        if group["library"].nunique() < 2:
             continue
         first, last = group.iloc[0], group.iloc[-1]
-        change = stats.compare(first["values"], last["values"])
+        change, how = compare.paired(first["records"], last["records"])
+        told = change.low is not None and change.low > 1
         rows.append({
             **dict(zip(keys, place, strict=True)),
-            "fastest": first.lib, "ms [95% CI]": _ms(first),
-            "slowest": last.lib, "slowest ms [95% CI]": _ms(last),
-            "gap × [95% CI]": _ratio(change),
+            "fastest": _label(first) if told else f"tie: {_label(first)} ≈ {_label(last)}",
+            "typical ms [95% CI]": _ms(first),
+            "slowest": _label(last) if told else "—", "slowest ms [95% CI]": _ms(last),
+            "gap × [95% CI]": _ratio(change) + ("" if told else " (cannot tell)"),
+            "paired": how,
         })
     return pd.DataFrame(rows)
 
 
-#: Fewest unchanged items whose common shift is taken as the machine's drift between two sessions.
-MIN_CONTROLS = 4
-
-
-def drift(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, Sequence[RunRecord]]
-          ) -> tuple[float, int] | None:
-    """How much the machine moved between the sessions: the median ratio of the items whose build
-    and artifact are the same on both sides (the controls), and their count; None below
-    ``MIN_CONTROLS``. A session on a busier machine or a warmer phone slows every item alike;
-    a library's regression moves its own items only."""
-    import numpy as np
-
-    ratios = [stats.estimate(_values(now)).value / stats.estimate(_values(baseline[item])).value
-              for item, now in current.items() if item in baseline and _same_build(baseline[item], now)]
-    if len(ratios) < MIN_CONTROLS:
-        return None
-    return float(np.exp(np.median(np.log(ratios)))), len(ratios)
+MIN_CONTROLS = compare.MIN_CONTROLS
+drift = compare.drift
 
 
 def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, Sequence[RunRecord]],
-            shift: float = 1.0) -> tuple[pd.DataFrame, dict[str, stats.Change]]:
-    """Each current item against its baseline (scaled by the machine's ``shift``, see ``drift``):
-    the table, and the changes the gate decides on."""
+            margin_pct: float | None = None) -> tuple[pd.DataFrame, list[compare.Comparison], str]:
+    """Each current item against its baseline (``compare.sessions``): the table, the comparisons
+    the gate decides on, and the note on the machine's drift."""
     import pandas as pd
 
-    found = {item: stats.compare([v * shift for v in _values(baseline[item])], _values(records))
-             for item, records in current.items() if item in baseline}
-    verdicts = stats.verdicts(found)
+    found, note = compare.sessions(current, baseline, margin_pct)
     rows = []
-    for item, change in found.items():
-        base, now = baseline[item], current[item]
+    for c in found:
+        base, now = baseline[c.item], current[c.item]
         rows.append({
-            "item": item.rpartition("::")[2],
-            "baseline": f"{_versions(base)} {_estimate(stats.estimate(_values(base)))}",
-            "current": f"{_versions(now)} {_estimate(stats.estimate(_values(now)))}",
-            "change % [95% CI]": _pct(change),
-            "verdict": verdicts[item],
-            "artifact": "same" if _artifacts(base) == _artifacts(now) else "differs",
+            "item": c.item.rpartition("::")[2],
+            "baseline": f"{compare.versions(base)} {_estimate(stats.estimate(_values(base)))}",
+            "current": f"{compare.versions(now)} {_estimate(stats.estimate(_values(now)))}",
+            "change % [95% CI]": _pct(c.change),
+            "verdict": c.verdict,
+            "judged on": c.how,
+            "artifact": "same" if compare.artifacts(base) == compare.artifacts(now) else "differs",
         })
-    return pd.DataFrame(rows), found
+    return pd.DataFrame(rows), found, note
 
 
-def _same_build(base: Sequence[RunRecord], now: Sequence[RunRecord]) -> bool:
-    """Same library version, same artifact bytes, and no slowdown injected on one side only: an
-    item whose own code changed is no control, or the change it carries leaks into the drift."""
-    return (_versions(base) == _versions(now) and _artifacts(base) == _artifacts(now)
-            and _injected(base) == _injected(now))
-
-
-def _injected(records: Sequence[RunRecord]) -> set[bool]:
-    return {"injected_delay" in r.flags for r in records}
-
-
-CHANGES_NOTE = ("change: current ÷ baseline typical latency over their repeats, 95 % CI (Welch on logs); "
-                "verdict: established at 5 % false discoveries (Benjamini–Hochberg over the items), else "
-                "no change; cannot tell: a side has fewer than 2 repeats")
+def changes_note(margin_pct: float | None) -> str:
+    margin = compare.MARGIN_PCT if margin_pct is None else margin_pct
+    return ("change: current ÷ baseline over their repeats, 95 % CI; judged on the item ÷ the unchanged cases of "
+            "its own blocks (block controls) where they exist, else the typical latency relative to the machine's "
+            "drift; slower/faster: established at 5 % false discoveries (Benjamini–Hochberg over the items); "
+            f"no change: the whole CI within ±{margin:g} %; cannot tell (±N %): neither")
 
 
 def lib_name(record: RunRecord) -> str:
@@ -156,45 +146,46 @@ def lib_name(record: RunRecord) -> str:
     return f"{record.lib}@{label}" if label else record.lib
 
 
-def variants(items: Mapping[str, Sequence[RunRecord]], order: Sequence[tuple[str, str]] = ()
-             ) -> tuple[pd.DataFrame, dict[str, stats.Change]]:
-    """The A/B table: each case's variants against its first (in ``order``, ``(lib, label)`` as given).
-
-    Returns the table and the changes the gate decides on, keyed ``case lib@label``.
-    """
+def variants(items: Mapping[str, Sequence[RunRecord]], order: Sequence[tuple[str, str]] = (),
+             margin_pct: float | None = None) -> tuple[pd.DataFrame, list[compare.Comparison]]:
+    """The A/B table: each case's variants against its first (in ``order``, ``(lib, label)`` as given),
+    paired block by block. Returns the table and the comparisons the gate decides on, keyed
+    ``case lib@label``."""
     import pandas as pd
 
     rank = {key: i for i, key in enumerate(order)}
     cases = _by_variant(items)
-    found: dict[str, stats.Change] = {}
+    changes: dict[str, stats.Change] = {}
+    how: dict[str, str] = {}
+    units: dict[str, int] = {}
+    bases: dict[str, str] = {}
     rows = []
     for key, by_label in cases.items():
         labels = sorted(by_label, key=lambda label: (rank.get((key[1], label), len(rank)), label))
         base = by_label[labels[0]]
         for label in labels:
             records, name = by_label[label], f"{_case_name(key)} {key[1]}@{label}"
-            change = None if label == labels[0] else _paired(base, records)
-            if change is not None:
-                found[name] = change
-            rows.append({"case": _case_name(key), "variant": f"{key[1]}@{label}", "version": _versions(records),
-                         "ms [95% CI]": _estimate(stats.estimate(_values(records))),
-                         "change % [95% CI]": "—" if change is None else _pct(change), "name": name,
-                         "artifact": "same" if _artifacts(records) == _artifacts(base) else "differs"})
-    verdicts = stats.verdicts(found)
+            if label != labels[0]:
+                changes[name], how[name] = compare.paired(base, records, by_repeat=True)
+                units[name], bases[name] = min(len(base), len(records)), f"{key[1]}@{labels[0]}"
+            rows.append({"case": _case_name(key), "variant": f"{key[1]}@{label}", "version": compare.versions(records),
+                         "typical ms [95% CI]": _estimate(stats.estimate(_values(records))),
+                         "change % [95% CI]": "—" if label == labels[0] else _pct(changes[name]), "name": name,
+                         "judged on": how.get(name, "—"),
+                         "artifact": "same" if compare.artifacts(records) == compare.artifacts(base) else "differs"})
+    found = compare.judged(changes, bases.__getitem__, how, units, margin_pct)
+    words = {c.item: c.verdict for c in found}
     for row in rows:
-        row["verdict"] = verdicts.get(row.pop("name"), "—")
+        row["verdict"] = words.get(row.pop("name"), "—")
     return pd.DataFrame(rows), found
 
 
-def base_of(table: pd.DataFrame) -> Callable[[str], str]:
-    """For a key of ``variants``' changes (``case lib@label``): the variant it was compared with."""
-    first = dict(zip(table["case"][::-1], table["variant"][::-1], strict=True))  # the first row of each case wins
-    return lambda key: first[key.rpartition(" ")[0]]
-
-
-VARIANTS_NOTE = ("change: variant ÷ the case's first variant, over repeats interleaved process by process, "
-                 "95 % CI (paired t on the logs, round by round; Welch where a repeat is missing); verdict: "
-                 "established at 5 % false discoveries (Benjamini–Hochberg over the table), else no change")
+def variants_note(margin_pct: float | None) -> str:
+    margin = compare.MARGIN_PCT if margin_pct is None else margin_pct
+    return ("change: variant ÷ the case's first variant, 95 % CI, paired block by block (builds run together in "
+            "lockstep; rounds of repeats for runs saved before blocks; unpaired where a repeat is missing); "
+            "slower/faster: established at 5 % false discoveries (Benjamini–Hochberg over the table); "
+            f"no change: the whole CI within ±{margin:g} %; cannot tell (±N %): neither")
 
 
 def sweep(records: Sequence[RunRecord]) -> pd.DataFrame:
@@ -209,7 +200,7 @@ def sweep(records: Sequence[RunRecord]) -> pd.DataFrame:
     rows = []
     for key, group in groups.items():
         est = stats.estimate(_values(group))
-        rows.append({**dict(zip(SWEEP_KEYS, key, strict=True)), "version": _versions(group),
+        rows.append({**dict(zip(SWEEP_KEYS, key, strict=True)), "version": compare.versions(group),
                      "median_ms": est.value, "low_ms": est.low, "high_ms": est.high, "repeats": est.repeats})
     return pd.DataFrame(rows, columns=[*SWEEP_KEYS, "version", "median_ms", "low_ms", "high_ms", "repeats"])
 
@@ -240,16 +231,6 @@ def _nan_none(value: Any) -> float | None:
     return None if value is None or value != value else float(value)
 
 
-def _paired(base: Sequence[RunRecord], new: Sequence[RunRecord]) -> stats.Change:
-    """Repeat k of two variants ran one after the other: compare them pair by pair when every
-    repeat of each side has its partner, else (a repeat failed) as two independent samples."""
-    a, b = ({r.repeat: r.median_ms for r in side} for side in (base, new))
-    if a.keys() != b.keys():
-        return stats.compare(list(a.values()), list(b.values()))
-    rounds = sorted(a)
-    return stats.compare_paired([a[k] for k in rounds], [b[k] for k in rounds])
-
-
 def _by_variant(items: Mapping[str, Sequence[RunRecord]]) -> dict[tuple[Any, ...], dict[str, list[RunRecord]]]:
     """Cases (device, lib, model, backend, precision, threads) with variants → label → repeats."""
     cases: dict[tuple[Any, ...], dict[str, list[RunRecord]]] = {}
@@ -267,10 +248,6 @@ def _case_name(key: tuple[Any, ...]) -> str:
     return f"{device}-{model}-{backend}-{precision}-t{threads}"
 
 
-def _artifacts(records: Sequence[RunRecord]) -> set[str]:
-    return {r.artifact_sha256 for r in records}
-
-
 def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
     """(title, text) sections for the terminal."""
     from tabulate import tabulate
@@ -278,7 +255,7 @@ def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
     if not records:
         return []
     df = frame(records)
-    libs = sorted(df["lib"].unique())
+    libs = sorted(df["library"].unique())  # builds of one library (--variant) are one library
     if len(libs) < 2:
         return [("mobiledl", f"only one library measured ({libs[0]}): no fragmentation or gap to show; "
                              "select more with --libs")]
@@ -295,17 +272,15 @@ def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
 def _footnote(df: pd.DataFrame) -> str:
     repeats = sorted({len(v) for v in df["values"]})
     few = " — below 2 repeats no CI can be told: run with --repeats=5" if repeats[0] < 2 else ""
-    return (f"typical latency over {'/'.join(map(str, repeats))} repeats (fresh processes) with its 95 % CI; "
-            f"± is the CI half-width, the smallest change this run could detect; a tie is a difference "
-            f"the data cannot tell{few}")
+    return (f"typical ms: the geometric mean of the medians of {'/'.join(map(str, repeats))} repeats (fresh "
+            "processes), with its 95 % CI (absolute: it carries the machine's moves between blocks); ± is its "
+            "half-width. next ÷ fastest and tie: paired within blocks (cases run together), far tighter. "
+            "pytest-benchmark's table above pools every run's samples into one median, so its order can differ"
+            f"{few}")
 
 
 def _values(records: Sequence[RunRecord]) -> list[float]:
     return [r.median_ms for r in records]
-
-
-def _versions(records: Sequence[RunRecord]) -> str:
-    return "/".join(sorted({r.lib_version for r in records}))
 
 
 def _label(row: Any) -> str:

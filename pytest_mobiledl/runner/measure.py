@@ -88,7 +88,9 @@ def measure(args: argparse.Namespace) -> RunRecord:
         peak_rss_mb=peak_rss_mb(),
         load_avg_1m=load_avg,
         output_sha256=digest(outputs),
-        engine_options=engine.engine_options(args.backend, args.precision),
+        # The injected delay's amount too: a build slowed differently on two sides is no control.
+        engine_options={**engine.engine_options(args.backend, args.precision),
+                        **({"injected_delay": args.delay_ms} if delay else {})},
         flags=engine.FLAGS + (("injected_delay",) if delay else ()),
         conditions={"cpus": cpus} if cpus else {},
     )
