@@ -1,28 +1,25 @@
-"""Do the plugin's verdicts survive noise? A/A, A/B, winner stability and the defaults, measured.
+"""Do the plugin's verdicts resolve what they should on a noisy machine? Lockstep blocks, measured.
 
-    python benchmarks/verdicts.py run OUT [--sessions 8] [--repeats 8] [--slow-libs onnxruntime,mnn]
+    python benchmarks/verdicts.py run OUT [--sessions 8] [--slow-lib onnxruntime]   # A B A A B … (+ 2 unpaired)
+    python benchmarks/verdicts.py variants OUT [--libs …] [--models …]            # A/A, +10 %, +5 %
     python benchmarks/verdicts.py analyse OUT
-    python benchmarks/verdicts.py cost OUT [--rounds 2]
+    python benchmarks/verdicts.py quick OUT                                        # a minute: CI runs it
 
-``run`` interleaves A and B sessions (A1 B1 A2 A3 B3 …, so drift hits both) of the same matrix
-through the real plugin, saving each as a pytest-benchmark run under OUT. B sessions inject a
-10 % slowdown into each of ``--slow-libs`` (``--mobiledl-delay-ms=LIB=10%,…``). Sessions run with no warm-up
-and more repeats and iterations than any default, so ``analyse`` can derive any smaller setting
-from the same data by taking a prefix of each process's runs (the first ``w`` are its warm-up,
-the next ``k`` its timed runs) and the first ``r`` repeats:
+``run`` interleaves, through the real plugin at its defaults, A sessions (identical), B sessions
+(``--slow-lib`` slowed 10 % by ``--mobiledl-delay-ms``) and two ``--mobiledl-lockstep=no``
+sessions (the cases one after another, as before blocks), each saved as a pytest-benchmark run
+under OUT. ``variants`` runs every library as two ``--variant`` builds of the same interpreter:
+once as is (A/A), once with build b slowed 10 %, once 5 %. ``analyse`` judges the saved runs
+with the plugin's own code (``compare``, ``report``), and beside it with the method before blocks
+on the same data (the block of every record dropped: Welch on per-repeat medians, the session's
+drift; variants paired round by round):
 
-- defaults: the CI half-width of each item's typical latency against (w, k, r), and the device
-  time each costs; the cheapest setting whose median half-width is ≤ 5 %;
-- A/A: every ordered pair of A sessions, compared item by item as ``--mobiledl-compare-fail=10%``
-  decides (report.changes + stats.gate, the plugin's own code), beside pytest-benchmark's
-  ``--benchmark-compare-fail=median:10%`` on the same data;
-- A/B: each B session against each A session: each slowed library's items caught at 5 % and
-  10 %, and any other item flagged;
-- winner stability: the fragmentation row's winner (or tie) in each A session.
-
-``cost`` times the same matrix at the old defaults (one exec'd process per item) and at the new
-ones (``--repeats`` fresh processes, forked from a per-library server), alternating, and prints
-the wall-time ratio.
+- fragmentation (A sessions): per row, the CI half-width of the runner-up ÷ winner ratio, the
+  share of rows naming a sole winner, and whether two sessions name different winners;
+- across sessions: A/A pairs flagged at ``--mobiledl-compare-fail=10%``; B against A, the slowed
+  library caught at 5 %, and anything else flagged;
+- variants: A/A cases flagged, +10 % and +5 % caught, anything else flagged;
+- device seconds per item (session wall time ÷ items), lockstep against one after another.
 """
 
 from __future__ import annotations
@@ -30,211 +27,195 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
+import statistics
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
-from pytest_mobiledl import report, saved, stats
+from pytest_mobiledl import compare, report, saved
 from pytest_mobiledl.record import RunRecord
 
-LIBS = "onnxruntime,tflite,mnn,ncnn"
-MODELS = "mobilenet_v2,squeezenet1_1,resnet18"
+LIBS = "onnxruntime,tflite,mnn,ncnn,executorch"
+MODELS = "mobilenet_v2,squeezenet1_1"
+Runs = dict[str, dict[str, list[RunRecord]]]
 
 
-def run(out: Path, sessions: int, repeats: int, iterations: int, slow_libs: list[str], libs: str, models: str) -> None:
+def _session(out: Path, name: str, args: Sequence[str], timings: dict[str, float]) -> None:
+    if list(out.rglob(f"*_{name}.json")):
+        return  # saved by an earlier, interrupted call: run resumes
+    base = [sys.executable, "-m", "pytest", str(Path(__file__).parent / "test_latency.py"), "-q", "-p",
+            "no:cacheprovider", f"--benchmark-storage=file://{out}", f"--benchmark-save={name}"]
+    t0 = time.monotonic()
+    ran = subprocess.run([*base, *args], capture_output=True, text=True)
+    timings[name] = time.monotonic() - t0
+    print(f"{name}: exit {ran.returncode} in {timings[name]:.0f} s", flush=True)
+    if ran.returncode != 0:
+        print(ran.stdout[-3000:], ran.stderr[-2000:])
+    (out / "timings.json").write_text(json.dumps(timings, indent=1))
+
+
+def _timings(out: Path) -> dict[str, float]:
+    path = out / "timings.json"
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def run(out: Path, sessions: int, slow_lib: str, libs: str, models: str, extra: Sequence[str] = ()) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    base = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-q", "-p", "no:cacheprovider",
-            f"--libs={libs}", f"--models={models}", f"--repeats={repeats}", "--warmup=0",
-            f"--iterations={iterations}", f"--benchmark-storage=file://{out}"]
-    done = out / "timings.json"
-    timings = json.loads(done.read_text()) if done.exists() else {}
-    # Every A session, and a B session after every other one: A1 B1 A2 A3 B3 A4 …
-    for i, kind in itertools.product(range(1, sessions + 1), "ab"):
-        if kind == "b" and i % 2 == 0:
-            continue
-        name = f"{kind}{i:02d}"
-        if list(out.rglob(f"*_{name}.json")):
-            continue  # saved by an earlier, interrupted call: run resumes
-        extra = [f"--mobiledl-delay-ms={','.join(f'{lib}=10%' for lib in slow_libs)}"] if kind == "b" else []
-        t0 = time.monotonic()
-        ran = subprocess.run([*base, *extra, f"--benchmark-save={name}"], capture_output=True, text=True)
-        timings[name] = time.monotonic() - t0
-        print(f"{name}: exit {ran.returncode} in {timings[name]:.0f} s", flush=True)
-        if ran.returncode != 0:
-            print(ran.stdout[-3000:], ran.stderr[-2000:])
-        done.write_text(json.dumps(timings, indent=1))
+    timings = _timings(out)
+    matrix = [f"--libs={libs}", f"--models={models}", *extra]
+    for i in range(1, sessions + 1):
+        _session(out, f"a{i:02d}", matrix, timings)
+        if i % 2:
+            _session(out, f"b{i:02d}", [*matrix, f"--mobiledl-delay-ms={slow_lib}=10%"], timings)
+        if i <= 2:
+            _session(out, f"s{i:02d}", [*matrix, "--mobiledl-lockstep=no"], timings)
 
 
-def cost(out: Path, rounds: int, libs: str, models: str) -> None:
-    base = [sys.executable, "-m", "pytest", str(Path(__file__).parent), "-q", "-p", "no:cacheprovider",
-            f"--libs={libs}", f"--models={models}", f"--benchmark-storage=file://{out}"]
-    settings = {"old (1 exec'd process per item)": ["--repeats=1", "--mobiledl-fork=no"],
-                "new (defaults: 5 forked repeats)": []}
-    walls: dict[str, list[float]] = {name: [] for name in settings}
-    subprocess.run([*base, "--repeats=1", "--iterations=1", "--warmup=0"], capture_output=True)  # convert once
-    for _ in range(rounds):
-        for name, extra in settings.items():
-            t0 = time.monotonic()
-            subprocess.run([*base, *extra], capture_output=True, check=True)
-            walls[name].append(time.monotonic() - t0)
-    for name, values in walls.items():
-        print(f"{name}: {' '.join(f'{v:.0f}' for v in values)} s")
-    old, new = (sorted(v)[len(v) // 2] for v in walls.values())
-    print(f"wall time new ÷ old: {new / old:.2f}")
+def run_variants(out: Path, libs: str, models: str, threads: str, extra: Sequence[str] = ()) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    timings = _timings(out)
+    builds = [arg for lib in libs.split(",") for label in "ab" for arg in ("--variant", f"{lib}@{label}={sys.executable}")]
+    matrix = [f"--libs={libs}", f"--models={models}", f"--threads={threads}", *builds, *extra]
+    slow = ",".join(f"{lib}@b" for lib in libs.split(","))
+    _session(out, "vaa", matrix, timings)
+    for pct in (10, 5):
+        _session(out, f"vb{pct:02d}", [*matrix, f"--mobiledl-delay-ms={slow.replace(',', f'={pct}%,')}={pct}%"],
+                 timings)
 
 
-def load(out: Path) -> dict[str, dict[str, list[RunRecord]]]:
+def load(out: Path) -> Runs:
     """Session name → item → its records, from the saved runs."""
     runs = {}
     for path in sorted(out.rglob("*.json")):
         if path.name == "timings.json":
             continue
         data = json.loads(path.read_text())
-        name = path.stem.split("_")[1]
-        runs[name] = {b["fullname"]: saved.records(b) for b in data["benchmarks"]}
+        runs[path.stem.split("_")[1]] = {b["fullname"]: saved.records(b) for b in data["benchmarks"]}
     return runs
 
 
-def shape(records: Sequence[RunRecord], warmup: int, iterations: int, repeats: int) -> list[RunRecord]:
-    """The records a session at (warmup, iterations, repeats) would have made: prefixes of these."""
-    kept = []
-    for r in records[:repeats]:
-        samples = (r.samples_ms or ())[warmup:warmup + iterations]
-        kept.append(r.with_(samples_ms=tuple(samples), count=len(samples), iterations=len(samples), warmup=warmup))
-    return kept
+def unblocked(items: Mapping[str, list[RunRecord]]) -> dict[str, list[RunRecord]]:
+    """The method before blocks, on the same data: every record's block dropped."""
+    return {item: [r.with_(block={}) for r in records] for item, records in items.items()}
 
 
-def values(records: Sequence[RunRecord]) -> list[float]:
-    return [r.median_ms for r in records]
+def fragmentation(sessions: Sequence[Mapping[str, list[RunRecord]]]) -> dict[str, object]:
+    widths, sole, rows, winners = [], 0, 0, {}
+    for items in sessions:
+        records = [r for rs in items.values() for r in rs]
+        df = report.frame(records)
+        for place, group in report.best_per_lib(df[~df["parity_failed"]], report.PLACE, "library").groupby(
+                report.PLACE):
+            by_lib = {row.lib: row.records for row in group.itertuples()}
+            leaders, against = compare.fastest(by_lib)
+            ranked = sorted(against, key=lambda name: against[name][0].ratio)
+            if ranked:
+                widths.append(compare.half_width_pct(against[ranked[0]][0]))
+            rows += 1
+            if len(leaders) == 1:
+                sole += 1
+                winners.setdefault(place, set()).add(leaders[0])
+    return {"median half-width of runner-up ÷ winner %": round(statistics.median(widths), 2),
+            "p90 %": round(sorted(widths)[int(len(widths) * 0.9)], 2),
+            "rows with a sole winner": f"{sole}/{rows}",
+            "places naming two different winners": sum(len(w) > 1 for w in winners.values())}
 
 
-def defaults(runs: dict[str, dict[str, list[RunRecord]]], overhead_s: float) -> list[dict[str, float]]:
-    a = [items for name, items in runs.items() if name.startswith("a")]
-    rows = []
-    for w, k, r in itertools.product((0, 5, 10), (10, 20, 30, 50), (2, 3, 4, 5, 6, 8)):
-        widths, cost = [], 0.0
-        for items in a:
-            for records in items.values():
-                shaped = shape(records, w, k, r)
-                if len(shaped) < r or min(x.count for x in shaped) < k:
-                    continue
-                widths.append(stats.estimate(values(shaped)).half_width_pct or 0.0)
-                per_run = stats.estimate(values(shaped)).value / 1000
-                cost += r * (overhead_s + (w + k) * per_run)
-        if widths:
-            rows.append({"warmup": w, "iterations": k, "repeats": r,
-                         "median half-width %": float(sorted(widths)[len(widths) // 2]),
-                         "p90 half-width %": float(sorted(widths)[int(len(widths) * 0.9)]),
-                         "device s per session": cost / len(a)})
-    return rows
+def across(a: Sequence[Mapping[str, list[RunRecord]]], b: Sequence[Mapping[str, list[RunRecord]]],
+           slow_lib: str) -> dict[str, object]:
+    aa = flagged = 0
+    for x, y in itertools.permutations(a, 2):
+        found, _ = compare.sessions(y, x, 10)
+        aa += len(found)
+        flagged += len(compare.failing(found, 10))
+    caught = slowed = others = 0
+    for x, y in itertools.product(a, b):
+        found, _ = compare.sessions(y, x, 5)
+        for c in compare.failing(found, 5):
+            if f"-{slow_lib}-" in c.item:
+                caught += 1
+            else:
+                others += 1
+        slowed += sum(f"-{slow_lib}-" in c.item for c in found)
+    return {"A/A flagged at 10 %": f"{flagged}/{aa} ({flagged / max(aa, 1):.2%})",
+            "+10 % caught at 5 %": f"{caught}/{slowed} ({caught / max(slowed, 1):.1%})",
+            "other items flagged at 5 %": others}
 
 
-def compared(now: dict[str, list[RunRecord]], base: dict[str, list[RunRecord]]) -> dict[str, stats.Change]:
-    """The changes the plugin's gate decides on, with its drift correction, as Results computes them."""
-    moved = report.drift(now, base)
-    return report.changes(now, base, moved[0] if moved else 1.0)[1]
+def variants(runs: Runs, transform: Callable[[dict[str, list[RunRecord]]], dict[str, list[RunRecord]]]
+             ) -> dict[str, object]:
+    figures: dict[str, object] = {}
+    for name, what in (("vaa", "A/A flagged"), ("vb10", "+10 % caught"), ("vb05", "+5 % caught")):
+        if name not in runs:
+            continue
+        _, found = report.variants(transform(runs[name]))
+        slower = sum(c.verdict == "slower" for c in found)
+        wrong = sum(c.verdict == "faster" for c in found) + (slower if name == "vaa" else 0)
+        widths = [compare.half_width_pct(c.change) for c in found]
+        figures[what] = f"{slower if name != 'vaa' else wrong}/{len(found)}" + (
+            f", other verdicts flagged: {wrong}" if name != "vaa" else "")
+        figures[f"{name} median half-width %"] = round(statistics.median(widths), 2)
+    return figures
 
 
-def pytest_benchmark_fails(base: Sequence[RunRecord], now: Sequence[RunRecord], pct: float) -> bool:
-    """--benchmark-compare-fail=median:P% on the pooled samples, as pytest-benchmark decides it."""
-    def pooled(records: Sequence[RunRecord]) -> float:
-        samples = sorted(s for r in records for s in r.samples_ms or ())
-        mid = len(samples) // 2
-        return samples[mid] if len(samples) % 2 else (samples[mid - 1] + samples[mid]) / 2
-
-    return pooled(now) - pooled(base) > pooled(base) * pct / 100
-
-
-def analyse(out: Path, warmup: int, iterations: int, repeats: int, slow_libs: list[str]) -> None:
+def analyse(out: Path, slow_lib: str) -> None:
     from tabulate import tabulate
 
-    runs = load(out)
-    shaped = {name: {item: shape(rs, warmup, iterations, repeats) for item, rs in items.items()}
-              for name, items in runs.items()}
-    a = sorted(n for n in shaped if n.startswith("a"))
-    b = sorted(n for n in shaped if n.startswith("b"))
-    timings = json.loads((out / "timings.json").read_text()) if (out / "timings.json").exists() else {}
-    print(f"sessions: {len(a)} A, {len(b)} B; items per session: {len(shaped[a[0]])}; "
-          f"setting warmup={warmup} iterations={iterations} repeats={repeats}")
-
-    # Per-process overhead from the sessions' wall time: what is not timed runs.
-    runs_s = sum(sum(r.samples_ms or ()) for items in runs.values() for rs in items.values() for r in rs) / 1000
-    processes = sum(len(rs) for items in runs.values() for rs in items.values())
-    overhead = (sum(timings.values()) - runs_s) / processes if timings else 0.5
-    print(f"per-process overhead (session wall time − timed runs) ÷ processes: {overhead:.2f} s")
-    table = defaults(runs, overhead)
-    print(tabulate(table, headers="keys", floatfmt=".2f", tablefmt="github"))
-
-    aa_gate = aa_pb = aa_pb1 = aa_items = 0
-    sessions_gate = sessions_pb = sessions_pb1 = 0
-    for x, y in itertools.permutations(a, 2):
-        found = compared(shaped[y], shaped[x])
-        flagged = stats.gate(found, 10)
-        pb = [i for i in found if pytest_benchmark_fails(shaped[x][i], shaped[y][i], 10)]
-        # Today's setting: one process per item, warm-up 10, 50 runs.
-        pb1 = [i for i in found if pytest_benchmark_fails(shape(runs[x][i], 10, 50, 1), shape(runs[y][i], 10, 50, 1),
-                                                          10)]
-        aa_items += len(found)
-        aa_gate, aa_pb, aa_pb1 = aa_gate + len(flagged), aa_pb + len(pb), aa_pb1 + len(pb1)
-        sessions_gate, sessions_pb, sessions_pb1 = sessions_gate + bool(flagged), sessions_pb + bool(pb), \
-            sessions_pb1 + bool(pb1)
-    pairs = len(a) * (len(a) - 1)
-    print(f"A/A over {pairs} ordered pairs, {aa_items} item comparisons: --mobiledl-compare-fail=10% flags "
-          f"{aa_gate / aa_items:.2%} of items ({sessions_gate}/{pairs} sessions); on the same data pytest-benchmark's "
-          f"median:10% flags {aa_pb / aa_items:.2%} ({sessions_pb}/{pairs} sessions), and with one process per item "
-          f"(the old default) {aa_pb1 / aa_items:.2%} ({sessions_pb1}/{pairs} sessions)")
-
-    for threshold in (5, 10):
-        caught, slowed = dict.fromkeys(slow_libs, 0), dict.fromkeys(slow_libs, 0)
-        others = 0
-        pairs_ab = list(itertools.product(a, b))
-        for x, y in pairs_ab:
-            found = compared(shaped[y], shaped[x])
-            flagged = set(stats.gate(found, threshold))
-            for lib in slow_libs:
-                mine = {i for i in found if f"-{lib}-" in i}
-                slowed[lib] += len(mine)
-                caught[lib] += len(flagged & mine)
-                flagged -= mine
-            others += len(flagged)
-        found_by_lib = ", ".join(f"{lib} {caught[lib]}/{n} ({caught[lib] / max(n, 1):.1%})"
-                                 for lib, n in slowed.items())
-        print(f"A/B at --mobiledl-compare-fail={threshold}%: +10 % caught in item comparisons: {found_by_lib}, over "
-              f"{len(pairs_ab)} session pairs; other items flagged: {others}")
-
-    winners: dict[str, list[str]] = {}
-    for name in a:
-        records = [r for rs in shaped[name].values() for r in rs]
-        for row in report.fragmentation(report.frame(records)).to_dict("records"):
-            winners.setdefault(row["model"], []).append(row["fastest"])
-    print("winner per session (A):")
-    for model, names in winners.items():
-        sole = {n for n in names if not n.startswith("tie")}
-        print(f"  {model}: {' | '.join(names)}  → {'STABLE' if len(sole) <= 1 else 'UNSTABLE'}")
+    runs, timings = load(out), _timings(out)
+    a = [runs[n] for n in sorted(runs) if n.startswith("a")]
+    b = [runs[n] for n in sorted(runs) if n.startswith("b")]
+    s = [runs[n] for n in sorted(runs) if n.startswith("s")]
+    print(f"sessions: {len(a)} A, {len(b)} B ({slow_lib} +10 %), {len(s)} one-after-another; "
+          f"items per session: {len(a[0]) if a else 0}")
+    rows = []
+    if a:
+        rows.append({"figure": "fragmentation", "lockstep, paired": fragmentation(a),
+                     "same data, unpaired (before)": fragmentation([unblocked(x) for x in a]),
+                     "one after another, unpaired": fragmentation([unblocked(x) for x in s]) if s else "—"})
+    if a and b:
+        rows.append({"figure": "across sessions", "lockstep, paired": across(a, b, slow_lib),
+                     "same data, unpaired (before)": across([unblocked(x) for x in a], [unblocked(x) for x in b],
+                                                            slow_lib), "one after another, unpaired": "—"})
+    if any(n.startswith("v") for n in runs):
+        rows.append({"figure": "variants (A/B)", "lockstep, paired": variants(runs, dict),
+                     "same data, unpaired (before)": variants(runs, unblocked), "one after another, unpaired": "—"})
+    for row in rows:
+        print(f"\n## {row['figure']}")
+        keys = [k for k in row if k != "figure"]
+        figures = sorted({f for k in keys if isinstance(row[k], dict) for f in row[k]})  # type: ignore[union-attr]
+        print(tabulate([[f, *(row[k].get(f, "—") if isinstance(row[k], dict) else "—" for k in keys)]  # type: ignore[union-attr]
+                        for f in figures], headers=["", *keys], tablefmt="github"))
+    per_item = {kind: [timings[n] / max(1, sum(len(v) for v in runs[n].values())) for n in runs
+                       if n.startswith(kind) and n in timings] for kind in ("a", "s")}
+    if per_item["a"] and per_item["s"]:
+        print(f"\nwall seconds per item (repeat): lockstep {statistics.median(per_item['a']):.3f}, one after another "
+              f"{statistics.median(per_item['s']):.3f} (medians over {len(per_item['a'])} and {len(per_item['s'])} "
+              "sessions)")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("action", choices=["run", "analyse", "cost"])
+    parser.add_argument("action", choices=["run", "variants", "analyse", "quick"])
     parser.add_argument("out", type=Path)
     parser.add_argument("--sessions", type=int, default=8)
-    parser.add_argument("--repeats", type=int, default=8)
-    parser.add_argument("--iterations", type=int, default=60)
-    parser.add_argument("--slow-libs", default="onnxruntime,mnn", help="comma separated")
+    parser.add_argument("--slow-lib", default="onnxruntime")
     parser.add_argument("--libs", default=LIBS)
     parser.add_argument("--models", default=MODELS)
-    parser.add_argument("--at", default="10,50,5", help="analyse at warmup,iterations,repeats")
-    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--threads", default="1")
     args = parser.parse_args()
     if args.action == "run":
-        run(args.out, args.sessions, args.repeats, args.iterations, args.slow_libs.split(","), args.libs, args.models)
-    elif args.action == "cost":
-        cost(args.out, args.rounds, args.libs, args.models)
+        run(args.out, args.sessions, args.slow_lib, args.libs, args.models)
+    elif args.action == "variants":
+        run_variants(args.out, args.libs, args.models, args.threads)
+    elif args.action == "quick":  # the whole pipeline on tiny_cnn in about a minute: what CI runs
+        quick = ["--repeats=3", "--iterations=20", "--warmup=2"]
+        run(args.out, 2, "onnxruntime", "onnxruntime,tflite", "tiny_cnn", quick)
+        run_variants(args.out, "onnxruntime", "tiny_cnn", "1", quick)
+        analyse(args.out, "onnxruntime")
     else:
-        w, k, r = (int(v) for v in args.at.split(","))
-        analyse(args.out, w, k, r, args.slow_libs.split(","))
+        analyse(args.out, args.slow_lib)
 
 
 if __name__ == "__main__":

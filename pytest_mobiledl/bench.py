@@ -68,9 +68,10 @@ class Bench:
     def _run_block(self, block: str) -> blocks.Outcome:
         """This case with the rest of its block that is still to run: its own outcome; the others' are kept."""
         selection = self.selection
-        mates = self._mates()
+        block_cases = self._block()
+        mates = block_cases[block_cases.index(self.case) + 1:] if self.case in block_cases else []
         plans = {self.case: self._plan(self.case)}
-        if isinstance(plans[self.case][1], runners.PythonRunner):  # this package's runner: the block in lockstep
+        if selection.lockstep and isinstance(plans[self.case][1], runners.PythonRunner):  # the block in lockstep
             plans.update({case: self._plan(case) for case in mates})
         together = [c for c in plans if isinstance(plans[c][1], runners.PythonRunner)]
         if len(together) < 2:  # a phone's own tools: this case alone, the others in turn after it
@@ -85,10 +86,10 @@ class Bench:
                 outcomes.update(self._execute(device, ready, plans, mode))
         except MobiledlError as exc:
             outcomes.update({c: blocks.Outcome(plans[c][0], error=exc) for c in ready})
-        size = len(together) if mode == "lockstep" else 1 + len(mates)
+        size = len(together) if mode == "lockstep" else len(block_cases)
         for case, outcome in outcomes.items():
             if outcome.record is not None:
-                record = outcome.record.with_(block={"id": block, "mode": mode, "size": size})
+                record = outcome.record.with_(block={**outcome.record.block, "id": block, "mode": mode, "size": size})
                 outcomes[case] = blocks.Outcome(outcome.artifact, record)
             if case != self.case and (case in together or outcome.error or outcome.skipped):
                 self._kept.keep(block, case, outcomes[case])  # a mate run later alone would plan again
@@ -134,23 +135,17 @@ class Bench:
         except MobiledlError as exc:
             return artifact, None, exc, ""
 
-    def _mates(self) -> list[Case]:
-        """The other cases of this item's block that this session will still run, in run order."""
-        items = self._item.session.items
-        try:
-            start = items.index(self._item) + 1
-        except ValueError:
-            return []
-        mates = []
-        for item in items[start:]:
+    def _block(self) -> list[Case]:
+        """Every case of this item's block this session runs, in run order (this one included)."""
+        cases = []
+        for item in self._item.session.items:
             callspec = getattr(item, "callspec", None)
             params = callspec.params if callspec else {}
             case = params.get("mobiledl_case")
-            if (case is None or params.get("mobiledl_repeat") != self.repeat or case == self.case
-                    or blocks.place(case) != blocks.place(self.case) or item.get_closest_marker("skip")):
-                continue
-            mates.append(case)
-        return mates
+            if (case is not None and params.get("mobiledl_repeat") == self.repeat
+                    and blocks.place(case) == blocks.place(self.case) and not item.get_closest_marker("skip")):
+                cases.append(case)
+        return cases or [self.case]
 
 
 #: A case's artifact, runner, the error that keeps it from running, and the reason it is skipped.

@@ -53,6 +53,8 @@ class Selection:
     compare_fail: float | None
     #: --mobiledl-compare-strict: the gate also fails the items it cannot judge at its threshold.
     compare_strict: bool = False
+    #: --mobiledl-lockstep: the cases of a block run as processes alive together, taking turns.
+    lockstep: bool = True
     #: The user's own model files among ``models``, by id.
     user_models: Mapping[str, UserModel] = field(default_factory=dict)
     #: Host runs fork from a server that imported the library once (where that is safe).
@@ -257,6 +259,9 @@ OPTIONS = (
            "the unit of the confidence intervals", _number(int, 1)),
     Option("compare_fail", "", "with --benchmark-compare or --variant: fail where a slowdown is "
            "statistically established and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
+    Option("lockstep", "yes", "yes = the cases of one fragmentation row and repeat run together, their timed runs "
+           "taking turns (paired verdicts, docs/statistics.md); no = one case after another", _yes_no,
+           flag="--mobiledl-lockstep"),
     Option("compare_strict", "false", "with --mobiledl-compare-fail: also fail every item whose CI is too wide to "
            "rule out a slowdown of the threshold (the gate never passes what it could not see)",
            lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-compare-strict", switch=True),

@@ -46,7 +46,9 @@ flags                  what is unusual about this record, from ``FLAGS``
 block                  the block this repeat ran in: ``id`` (the same for every case of the
                        block within a session), ``mode`` (``lockstep``: processes alive
                        together, timed runs taking turns; ``sequence``: one tool invocation
-                       per case, back to back), ``size`` (cases in it); empty when unknown
+                       per case, back to back), ``size`` (cases in it); in lockstep also
+                       ``slot`` (its place in the block) and ``turns`` (when each of its turns
+                       began, CLOCK_MONOTONIC seconds of the device); empty when unknown
 =====================  =====================================================================
 """
 

@@ -58,9 +58,11 @@ def measure(args: argparse.Namespace) -> RunRecord:
         samples.append((time.perf_counter_ns() - t0) / 1e6)
         return outputs
 
+    turns: list[float] = []  # when each turn began (CLOCK_MONOTONIC: one clock for every process here)
     if link:  # the coordinator decides when, and how many: the block's cases take turns
         link.send("ready")
         while (order := link.receive()) != "end":
+            turns.append(round(time.monotonic(), 6))
             for _ in range(_turn(order)):
                 outputs = timed()
             link.send("done")
@@ -93,6 +95,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
                         **({"injected_delay": args.delay_ms} if delay else {})},
         flags=engine.FLAGS + (("injected_delay",) if delay else ()),
         conditions={"cpus": cpus} if cpus else {},
+        block={"slot": args.slot, "turns": turns} if link else {},
     )
 
 

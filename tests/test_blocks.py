@@ -1,0 +1,85 @@
+"""Lockstep blocks: a block's runners are alive together and take turns, on the host and on an
+emulated phone; a runner that cannot join leaves the rest of its block running."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pytest_mobiledl import blocks, zoo
+from pytest_mobiledl.devices.host import HostDevice
+from pytest_mobiledl.emulator import Farm
+from pytest_mobiledl.record import from_json
+
+RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=20", "--benchmark-json=out.json"]
+
+
+def records(root: Path) -> list[dict[str, Any]]:
+    data = json.loads((root / "out.json").read_text())
+    return [r for b in data["benchmarks"] for r in b["extra_info"]["repeats"]]
+
+
+def by_block(saved: Sequence[dict[str, Any]]) -> dict[str, list[dict[str, Any]]]:
+    found: dict[str, list[dict[str, Any]]] = {}
+    for r in saved:
+        found.setdefault(r["block"]["id"], []).append(r)
+    return found
+
+
+def test_a_blocks_runners_are_alive_together_and_take_turns(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite,ncnn", "--repeats=2", "--iterations=8",
+                                            "-v")
+    result.assert_outcomes(passed=6)
+    # The items of one block run one after the other: r1 of every library, then r2 of every library.
+    ran = [line.split("[")[1].split("]")[0] for line in result.outlines if "PASSED" in line]
+    assert [item[-2:] for item in ran] == ["r1"] * 3 + ["r2"] * 3
+    found = by_block(records(bench_dir.path))
+    assert sorted(found) == ["host-tiny_cnn-cpu-fp32-r1", "host-tiny_cnn-cpu-fp32-r2"]
+    for block in found.values():
+        assert {(r["block"]["mode"], r["block"]["size"]) for r in block} == {("lockstep", 3)}
+        assert sorted(r["block"]["slot"] for r in block) == [0, 1, 2]
+        turns = sorted((t, r["block"]["slot"]) for r in block for t in r["block"]["turns"])
+        assert [slot for _, slot in turns] == [k % 3 for k in range(len(turns))] and len(turns) == 3 * 8
+        assert {r["count"] for r in block} == {8}
+
+
+def test_without_lockstep_a_block_is_a_sequence(bench_dir: pytest.Pytester) -> None:
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", "--mobiledl-lockstep=no")
+    result.assert_outcomes(passed=2)
+    [block] = by_block(records(bench_dir.path)).values()
+    assert {(r["block"]["mode"], r["block"]["size"]) for r in block} == {("sequence", 2)}
+    assert all("turns" not in r["block"] for r in block)
+
+
+def test_a_runner_that_cannot_join_leaves_the_rest_of_its_block_running(model_cache: Path) -> None:
+    artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
+    good = [sys.executable, "-m", "pytest_mobiledl.runner", "--lib", "onnxruntime", "--model", str(artifact.path),
+            "--model-id", "tiny_cnn", "--warmup", "1", "--iterations", "6"]
+    bad = [*good[:4], "nosuchlib", *good[5:]]
+    selection = type("S", (), {"runner_timeout": 60.0, "iterations": 6, "min_time": 0.0})()
+    host = HostDevice(fork=False)
+    done = blocks.run_lockstep(host, [good, bad, good], selection)  # type: ignore[arg-type]
+    first, failed, third = done
+    assert not isinstance(failed, Exception) and failed.returncode == 2
+    assert "unknown library 'nosuchlib'" in failed.stderr
+    for ok, slot in ((first, 0), (third, 2)):
+        assert not isinstance(ok, Exception) and ok.returncode == 0, ok
+        record = from_json(ok.stdout)
+        assert (record.count, record.block["slot"], len(record.block["turns"])) == (6, slot, 6)
+
+
+def test_an_emulated_phone_runs_its_block_in_lockstep(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+    serial = adb_farm.serials[0]
+    result = bench_dir.runpytest_subprocess(*RUN, "--libs=onnxruntime,tflite", f"--devices={serial}",
+                                            f"--adb-server={adb_farm.server}", "--iterations=6")
+    result.assert_outcomes(passed=2)
+    [block] = by_block(records(bench_dir.path)).values()
+    assert {(r["block"]["id"], r["block"]["mode"]) for r in block} == {(f"{serial}-tiny_cnn-cpu-fp32-r1", "lockstep")}
+    turns = sorted((t, r["block"]["slot"]) for r in block for t in r["block"]["turns"])
+    assert [slot for _, slot in turns] == [k % 2 for k in range(12)]
+
