@@ -112,7 +112,7 @@ class Results:
             for title, text in sections:
                 terminalreporter.write_sep("-", title)
                 terminalreporter.write_line(text)
-            for line in self.gate_notes:
+            for line in [*warnings(self.items, self.devices), *self.gate_notes]:
                 terminalreporter.write_line(line, yellow=True)
             for line in self.regressions:
                 terminalreporter.write_line(line, red=True, bold=True)
@@ -176,6 +176,41 @@ class Results:
             self.regressions += [f"mobiledl: {c.item.rpartition('::')[2]}: cannot tell whether it is "
                                  f"{threshold:g} % slower ({_pct(c.change.low)}, {_pct(c.change.high)}; "
                                  f"{c.verdict}) (--mobiledl-compare-strict)" for c in unjudged]
+
+
+#: A repeat this much slower than its item's typical latency ran in a slow phase of the machine.
+SLOWED = 1.2
+
+
+def warnings(items: Mapping[str, Sequence[RunRecord]], devices: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """What makes this session's figures weaker than they look, one line each."""
+    import os
+    import platform
+
+    from pytest_mobiledl import stats
+
+    lines = []
+    few = sorted({len(rs) for rs in items.values() if len(rs) < 3})
+    if few:
+        lines.append(f"mobiledl: {sum(len(rs) < 3 for rs in items.values())} items have {'/'.join(map(str, few))} "
+                     "repeat(s): below 3 a CI is n/a or very wide (Student's t is 12.7 at 2); use --repeats=5")
+    records = [r for rs in items.values() for r in rs]
+    cores = os.cpu_count() or 1
+    loads = [r.load_avg_1m for r in records if r.load_avg_1m is not None and r.device.get("serial") == "host"]
+    slowed = [r.median_ms > SLOWED * stats.estimate([x.median_ms for x in rs]).value
+              for rs in items.values() if len(rs) >= 3 for r in rs]
+    if loads and max(loads) > cores:
+        share = f"; {sum(slowed) / len(slowed):.0%} of repeats ran ≥ {SLOWED - 1:.0%} slower than their item's " \
+                "typical latency" if slowed else ""
+        lines.append(f"mobiledl: this machine was loaded: load average up to {max(loads):.1f} on {cores} cores "
+                     f"({sum(v > cores for v in loads) / len(loads):.0%} of host runs began above {cores}){share}; "
+                     "absolute latencies carry it, paired verdicts much less")
+    local = [s for s, info in devices.items() if s == "host" or (platform.machine() in str(info.get("abilist", ""))
+             and str(info.get("adb_server", "")).startswith(("127.", "localhost")))]
+    if len(local) > 1:
+        lines.append(f"mobiledl: {', '.join(local)} run on this machine's cores (the host and loopback emulated "
+                     "devices): with -n they slow each other; compare within a device, not across them")
+    return lines
 
 
 def _pct(ratio: float | None) -> str:

@@ -137,3 +137,21 @@ def test_a_slowdown_injected_on_one_side_is_no_control() -> None:
     now = {f"b.py::t[{k}]": rec("tflite", [10.0, 10.3, 9.7]) for k in range(4)}
     now |= {f"b.py::t[{k}]": rec("tflite", [11.0, 11.33, 10.67], flags=["injected_delay"]) for k in range(4, 8)}
     assert report.drift(now, base) == (pytest.approx(1.0), 4)
+
+
+def test_warnings_name_too_few_repeats_a_loaded_machine_and_devices_sharing_its_cores() -> None:
+    import os
+    import platform
+
+    from pytest_mobiledl.results import warnings
+
+    cores = os.cpu_count() or 1
+    loaded = {"b.py::t[a]": rec("tflite", [10.0, 10.1, 14.0], load_avg_1m=cores + 1.6),
+              "b.py::t[b]": rec("ncnn", [5.0, 5.1])}
+    emulated = {"abilist": platform.machine(), "adb_server": "127.0.0.1:5037"}
+    lines = warnings(loaded, {"host": {}, "emulator-1": emulated, "R58M": {"abilist": "arm64-v8a"}})
+    assert lines[0].startswith("mobiledl: 1 items have 2 repeat(s): below 3 a CI is n/a")
+    assert f"load average up to {cores + 1.6:.1f} on {cores} cores (100% of host runs began above {cores})" in lines[1]
+    assert "33% of repeats ran ≥ 20% slower" in lines[1]
+    assert lines[2].startswith("mobiledl: host, emulator-1 run on this machine's cores")
+    assert warnings({"b.py::t[a]": rec("tflite", [10.0, 10.1, 10.2], load_avg_1m=0.1)}, {"host": {}}) == []
