@@ -45,7 +45,7 @@ class Bench:
         # pytest.skip/fail outside the except blocks: raised inside one, the cause would be
         # printed again under "During handling of the above exception".
         lib = f"{case.lib}@{case.variant}" if case.variant else case.lib  # failures name the build
-        block = blocks.block_id(case, self.repeat)
+        block = blocks.block_key(case, self.repeat)
         outcome = self._kept.take(block, case) or self._run_block(block)
         if outcome.skipped:
             pytest.skip(outcome.skipped)
@@ -87,9 +87,10 @@ class Bench:
         except MobiledlError as exc:
             outcomes.update({c: blocks.Outcome(plans[c][0], error=exc) for c in ready})
         size = len(together) if mode == "lockstep" else len(block_cases)
+        ident = blocks.block_id(block, self._kept.token)
         for case, outcome in outcomes.items():
             if outcome.record is not None:
-                record = outcome.record.with_(block={**outcome.record.block, "id": block, "mode": mode, "size": size})
+                record = outcome.record.with_(block={**outcome.record.block, "id": ident, "mode": mode, "size": size})
                 outcomes[case] = blocks.Outcome(outcome.artifact, record)
             if case != self.case and (case in together or outcome.error or outcome.skipped):
                 self._kept.keep(block, case, outcomes[case])  # a mate run later alone would plan again

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import threading
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -32,9 +33,15 @@ if TYPE_CHECKING:
     from pytest_mobiledl.zoo import Artifact
 
 
-def block_id(case: Case, repeat: int) -> str:
-    """The same for every case of one block within a session: ``host-mobilenet_v2-cpu-fp32-r3``."""
+def block_key(case: Case, repeat: int) -> str:
+    """Which block of this session a case's repeat belongs to: ``host-mobilenet_v2-cpu-fp32-r3``."""
     return f"{case.device}-{case.model}-{case.backend}-{case.precision}-r{repeat}"
+
+
+def block_id(key: str, token: str) -> str:
+    """A block's id in its records: its key and the token of the pytest process that ran it, so a
+    block run again (a resumed session) never pairs with the first run of it."""
+    return f"{key}-{token}"
 
 
 def place(case: Case) -> tuple[str, str, str, str]:
@@ -56,6 +63,8 @@ class Kept:
 
     def __init__(self) -> None:
         self._outcomes: dict[tuple[str, Case], Outcome] = {}
+        #: This process's token in block ids (a device's items all run in one process, also under xdist).
+        self.token = uuid.uuid4().hex[:8]
 
     def keep(self, block: str, case: Case, outcome: Outcome) -> None:
         self._outcomes[block, case] = outcome
