@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mobiledl import parity, plausibility, runners, zoo
+from pytest_mobiledl import parity, plausibility, progress, runners, zoo
 from pytest_mobiledl.devices import lock
-from pytest_mobiledl.errors import ConversionError, MobiledlError
+from pytest_mobiledl.errors import ConversionError, DiskFullError, MobiledlError
 from pytest_mobiledl.matrix import repeat_id
 from pytest_mobiledl.record import RunRecord
 from pytest_mobiledl.steady import Steady
@@ -42,15 +42,18 @@ class Bench:
         # pytest.skip/fail outside the except blocks: raised inside one, the cause would be
         # printed again under "During handling of the above exception".
         lib = f"{case.lib}@{case.variant}" if case.variant else case.lib  # failures name the build
+        skipped = full = ""
         try:
             artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
-                                    selection.user_models.get(case.model))
+                                    selection.user_models.get(case.model), progress.past_capture(self._item.config))
         except ConversionError as exc:
             skipped = str(exc)  # the converter's own words: a finding about the library, not a bug
-        else:
-            skipped = ""
+        except DiskFullError as exc:
+            full = f"{case.device} {lib}: {exc}"  # the machine's problem: a failure, never a skip
         if skipped:
             pytest.skip(skipped)
+        if full:
+            pytest.fail(full, pytrace=False)
         try:
             # A lock per phone across sessions; waiting for another session's run counts as a run.
             with lock.exclusive(self.device, selection.runner_timeout + lock.GRACE_S):
@@ -66,6 +69,9 @@ class Bench:
         implausible = plausibility.check(record, artifact.meta.get("macs"))
         if implausible:
             pytest.fail(f"{case.device} {lib}: {implausible}", pytrace=False)
+        other = zoo.ran_other(artifact, record.artifact_sha256)  # every repeat: parity only for the bytes it checked
+        if other:
+            pytest.fail(f"{case.device} {lib}: {other}", pytrace=False)
         self.record = record.with_(device=dict(self.device.info()), parity=artifact.parity, repeat=self.repeat)
         if case.variant:  # which build ran: saved with the record, so tables and saved runs tell variants apart
             self.record = self.record.with_(engine_options={**self.record.engine_options, VARIANT: case.variant})

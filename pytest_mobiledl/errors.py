@@ -26,9 +26,14 @@ class ConversionError(MobiledlError):
     """A model that could not be converted to a library's format (a finding, not a bug)."""
 
 
-class DiskFullError(MobiledlError):
+class DiskFullError(MobiledlError, OSError):
     """No space left where the plugin writes (cache, journal, storage, report): the machine's
-    problem, never a library's, so it fails loudly rather than skipping."""
+    problem, never a library's, so it fails loudly rather than skipping. An OSError too, so code
+    that handles a failed write handles it; ``strerror`` is the whole line."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.strerror = message
 
 
 def disk_full(exc: OSError) -> bool:

@@ -355,6 +355,14 @@ def resolve(config: pytest.Config) -> Selection:
     return Selection(**values)
 
 
+def value(config: pytest.Config, name: str) -> Any:
+    """One option's parsed value, without resolving (and checking) the whole selection."""
+    option = next(o for o in OPTIONS if o.name == name)
+    raw = config.getoption(option.name)
+    raw = "\n".join(raw) if isinstance(raw, list) else raw
+    return option.parse(str(config.getini(option.ini_key) if raw is None else raw))
+
+
 def writable_folder(path: Path) -> str | None:
     """Why converted models cannot be cached there, or None. Tried, not judged from mode bits:
     root passes any permission check, and a read-only mount fails only on write."""

@@ -98,6 +98,49 @@ def add(config: pytest.Config, nodeid: str, records: Sequence[RunRecord]) -> boo
     return True
 
 
+#: What repeats must share to be pooled as one item: the same bytes run by the same build the same way.
+POOLED_BY = ("lib_version", "artifact_sha256", "warmup", "iterations")
+
+
+def agreeing(records: Sequence[RunRecord]) -> tuple[list[RunRecord], str]:
+    """The repeats of one item that may be pooled, and what set the others apart ("" if none).
+
+    Repeats agree when they ran the same artifact under the same library version with the same
+    warm-up and run count (and the same --variant build). Where they do not (a resumed session
+    with other settings, a library upgraded in between, an artifact rebuilt), the largest group
+    is kept, the latest on a tie: pooling them would give one item's numbers to two setups."""
+    def key(r: RunRecord) -> tuple[Any, ...]:
+        return (*(getattr(r, name) for name in POOLED_BY), r.engine_options.get("variant"))
+
+    groups: dict[tuple[Any, ...], list[RunRecord]] = {}
+    for record in records:
+        groups.setdefault(key(record), []).append(record)
+    if len(groups) < 2:
+        return list(records), ""
+    kept_key = max(groups, key=lambda k: (len(groups[k]), max(r.repeat for r in groups[k])))
+    kept = groups[kept_key]
+    apart = [r for r in records if key(r) != kept_key]
+    names = [n for i, n in enumerate(POOLED_BY) if any(key(r)[i] != kept_key[i] for r in apart)]
+    said = ", ".join(f"{n} {_short(getattr(apart[0], n))} (kept: {_short(getattr(kept[0], n))})" for n in names)
+    return kept, f"pooled {len(kept)} of {len(records)} repeats; left out {len(apart)} with another {said or 'build'}"
+
+
+def _short(value: Any) -> str:
+    text = str(value)
+    return f"{text[:12]}…" if len(text) == 64 else text  # a sha256
+
+
+def pooled(config: pytest.Config, items: dict[str, list[RunRecord]]) -> dict[str, list[RunRecord]]:
+    """Every item's agreeing repeats (``agreeing``), saying once per item what was left out."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    out = {}
+    for nodeid, records in items.items():
+        out[nodeid], note = agreeing(records)
+        if note and reporter is not None:
+            reporter.write_line(f"mobiledl: {nodeid.rpartition('::')[2]}: {note}", yellow=True)
+    return out
+
+
 def compared(config: pytest.Config) -> dict[str, dict[str, Any]]:
     """The saved run that ``--benchmark-compare`` loaded, by fullname: {} when none was.
 
