@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -209,13 +209,14 @@ class _Guard:
             if problem:
                 raise pytest.UsageError(f"pytest-mobiledl: --mobiledl-compare-fail cannot compare: {problem}")
 
-    @pytest.hookimpl(tryfirst=True)  # before pytest-benchmark's, which saves
-    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> None:
+    @pytest.hookimpl(wrapper=True, tryfirst=True)  # around pytest-benchmark's wrapper, which saves
+    def pytest_sessionfinish(self, session: pytest.Session, exitstatus: int) -> Generator[None, None, None]:
         self.session = session
         if exitstatus in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
             self.partial = f"the session was interrupted (exit status {int(exitstatus)})"
         elif session.shouldstop or session.shouldfail:
             self.partial = f"the session stopped early ({session.shouldstop or session.shouldfail})"
+        return (yield)
 
     @pytest.hookimpl(optionalhook=True)
     def pytest_benchmark_update_json(self, config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]

@@ -14,7 +14,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import adbutils
@@ -159,29 +159,6 @@ def test_two_sessions_never_run_on_one_phone_at_once(bench_dir: pytest.Pytester,
         first.kill()
     phone = adbutils.AdbClient(*adb_farm.host_port).device(serial)
     assert ".part" not in phone.shell2(f"find {ROOT}", v2=True).stdout
-
-
-@pytest.fixture
-def full_disk(tmp_path: Path) -> Iterator[Path]:
-    """A 256 KiB tmpfs filled to the last byte (root only: else the test says why it skips)."""
-    mount = tmp_path / "full"
-    mount.mkdir()
-    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(mount)], capture_output=True,
-                          text=True)
-    if done.returncode != 0:
-        pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.strip()}")
-    try:
-        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
-        try:
-            while True:
-                os.write(fd, b"\0" * 4096)
-        except OSError:
-            pass  # full
-        finally:
-            os.close(fd)
-        yield mount
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
 def test_a_full_model_cache_disk_is_one_line(bench_dir: pytest.Pytester, full_disk: Path) -> None:
