@@ -9,6 +9,7 @@ Also in the matrix, elsewhere: a failed push (test_adb.py), a runner past its ti
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -161,12 +162,61 @@ def test_two_sessions_never_run_on_one_phone_at_once(bench_dir: pytest.Pytester,
     assert ".part" not in phone.shell2(f"find {ROOT}", v2=True).stdout
 
 
-def test_a_full_model_cache_disk_is_one_line(bench_dir: pytest.Pytester, full_disk: Path) -> None:
-    result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--libs=onnxruntime", "--iterations=2",
-                                            f"--model-cache={full_disk}/models", "-rsf")
-    assert result.ret in (pytest.ExitCode.OK, pytest.ExitCode.TESTS_FAILED)
-    result.stdout.fnmatch_lines(["*onnxruntime*No space left on device*"])
+def test_a_full_model_cache_disk_fails_in_one_line_and_the_next_run_converts(bench_dir: pytest.Pytester,
+                                                                             full_disk: Path) -> None:
+    args = ["-p", "no:cacheprovider", "--libs=onnxruntime", "--iterations=2", f"--model-cache={full_disk}/models"]
+    result = bench_dir.runpytest_subprocess(*args, "-rsf")
+    result.assert_outcomes(failed=1)  # the machine's problem: never a skip, as if the library could not convert
+    result.stdout.fnmatch_lines([f"*host onnxruntime: no space left on the disk of {full_disk}/models/tiny_cnn: "
+                                 "0.0 MB free there; free some space (nothing half-written was kept)"])
     result.stdout.no_fnmatch_line("*Traceback*")
+    assert not [p for p in (full_disk / "models").rglob("*") if p.is_file() and not p.name.endswith(".lock")]
+    (full_disk / "filler").unlink()
+    bench_dir.runpytest_subprocess(*args).assert_outcomes(passed=1)
+
+
+def test_a_full_storage_disk_fails_in_one_line_leaves_nothing_half_written_and_the_next_run_saves(
+        bench_dir: pytest.Pytester, full_disk: Path) -> None:
+    storage = full_disk / "bench"
+    (storage / journal.FOLDER).mkdir(parents=True)
+    args = ["-p", "no:cacheprovider", "--libs=onnxruntime", "--iterations=2", f"--benchmark-storage=file://{storage}",
+            "--benchmark-autosave", f"--benchmark-json={full_disk}/out.json"]
+    result = bench_dir.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"mobiledl: the journal stopped: no space left on the disk of {storage}/*",
+                                 f"mobiledl: the run was not saved: no space left on the disk of {full_disk}/out.json: "
+                                 "* MB to write, 0.0 MB free there; *",
+                                 f"mobiledl: the run was not saved: no space left on the disk of {storage}/*/"
+                                 "0001_*.json: * MB to write, 0.0 MB free there; *"])
+    assert "INTERNALERROR" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+    assert sorted(p.name for p in full_disk.rglob("*") if p.is_file()) == ["filler"]  # nothing half-written
+    (full_disk / "filler").unlink()
+    result = bench_dir.runpytest_subprocess(*args)
+    assert result.ret == pytest.ExitCode.OK
+    assert json.loads(next(storage.glob("*/0001_*.json")).read_text())["mobiledl"]["partial"] is False
+    assert len(kept_in(storage)) == 1  # its journal too
+
+
+def kept_in(storage: Path) -> set[str]:
+    return {n for p in (storage / journal.FOLDER).glob("*.jsonl") for n in journal.read(p).kept}
+
+
+def test_a_report_on_a_full_disk_is_one_line_and_leaves_no_file(full_disk: Path, tmp_path: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    from test_report_analyses import RECORDS
+    from test_report_cli import journal as write_journal
+
+    from pytest_mobiledl import cli
+
+    source = write_journal(tmp_path / "s.jsonl", RECORDS[:3])
+    for option, target in (("--html", full_disk / "r.html"), ("--csv", full_disk / "csv")):
+        code = cli.main(["report", str(source), option, str(target)])
+        err = capsys.readouterr().err
+        assert code == 1 and len(err.strip().splitlines()) == 1, err
+        assert err.startswith(f"mobiledl report: no space left on the disk of {full_disk}"), err
+        assert not [p for p in full_disk.rglob("*") if p.is_file() and p.name != "filler"]
+    (full_disk / "filler").unlink()
+    assert cli.main(["report", str(source), "--html", str(full_disk / "r.html")]) == 0
 
 
 def test_a_phone_locked_from_another_machine_fails_the_item_in_one_line_and_a_stale_lock_is_taken(
