@@ -41,15 +41,19 @@ def past_capture(config: pytest.Config | None) -> Say:
 
 
 @contextmanager
-def step(what: str, say: Say, every: float = EVERY_S, done: str = "") -> Iterator[None]:
+def step(what: str, say: Say, every: float = EVERY_S, done: str = "", quiet: bool = False) -> Iterator[None]:
     """``mobiledl: <what> …``, then ``… still <what> (N s)`` while it lasts, then the time it took
-    (with ``done`` appended: where that time is counted). A failure ends it with its elapsed time."""
-    say(f"mobiledl: {what} …")
+    (with ``done`` appended: where that time is counted). A failure ends it with its elapsed time.
+    ``quiet``: a step shorter than ``every`` says nothing at all (a quick check stays silent)."""
+    said = [not quiet]
+    if not quiet:
+        say(f"mobiledl: {what} …")
     started = time.monotonic()
     stop = threading.Event()
 
     def tick() -> None:
         while not stop.wait(every):
+            said[0] = True
             say(f"mobiledl: … still {what} ({time.monotonic() - started:.0f} s)")
 
     ticker = threading.Thread(target=tick, name="mobiledl-progress", daemon=True)
@@ -62,4 +66,5 @@ def step(what: str, say: Say, every: float = EVERY_S, done: str = "") -> Iterato
         stop.set()
         ticker.join()
         elapsed = time.monotonic() - started
-        say(f"mobiledl: {what}: {'done' if ok else 'stopped'} in {elapsed:.1f} s{done if ok else ''}")
+        if said[0]:
+            say(f"mobiledl: {what}: {'done' if ok else 'stopped'} in {elapsed:.1f} s{done if ok else ''}")

@@ -137,10 +137,15 @@ def inspect(model: UserModel) -> Inspection:
     libraries load there, and a .py runs there. MobiledlError, one line, for a file that is
     malformed, fails to import or build, or has unpinned dimensions."""
     argv = [sys.executable, "-m", "pytest_mobiledl.usermodels", *model.argv()]
-    what = "building it (its build()) and running it once" if suffix(model.path) == ".py" else "reading it"
-    try:
-        done = subprocess.run(argv, capture_output=True, text=True, timeout=model.timeout, check=False,
-                              stdin=subprocess.DEVNULL)
+    py = suffix(model.path) == ".py"
+    what = "building it (its build()) and running it once" if py else "reading it"
+    doing = f"building {model.path.name} (its build()) to read its inputs" if py else f"reading {model.path.name}"
+    from pytest_mobiledl import progress
+
+    try:  # a long inspection says what it is building every few seconds; a quick one stays silent
+        with progress.step(doing, progress.stderr, quiet=True):
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=model.timeout, check=False,
+                                  stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise MobiledlError(f"{model.path}: {what} took over {model.timeout:g} s and was stopped "
                             "(raise --mobiledl-build-timeout if it is only slow)") from None

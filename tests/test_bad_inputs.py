@@ -164,3 +164,34 @@ def _writable(folder: str) -> bool:
     except OSError:
         return False
     return True
+
+
+# `mobiledl report`: an output that cannot be written is one line and a non-zero exit, before the work.
+REPORT_CASES: list[tuple[list[str], str]] = [
+    (["--html", "{file}/r.html"], "--html {file}/r.html: {file} is a file, not a folder; give a folder for the report"),
+    (["--html", "{dir}"], "--html {dir}: is a folder; give the HTML file to write"),
+    (["--csv", "{file}"], "--csv {file}: is a file; give a folder for the CSV files"),
+    (["--csv", "{file}/csv"], "--csv {file}/csv: {file} is a file, not a folder; give a folder for the report"),
+    (["--html", "/sys/r.html"], "--html /sys/r.html: /sys is not writable (*); give a folder you can write*"),
+]
+
+
+@pytest.mark.parametrize(("args", "message"), REPORT_CASES, ids=[" ".join(a) for a, _ in REPORT_CASES])
+def test_a_report_output_that_cannot_be_written_is_one_line(places: dict[str, str], tmp_path: Path,
+                                                            capsys: pytest.CaptureFixture[str], args: list[str],
+                                                            message: str) -> None:
+    import fnmatch
+
+    from test_report_analyses import RECORDS
+    from test_report_cli import journal
+
+    from pytest_mobiledl import cli
+
+    if "/sys/" in args[1] and _writable("/sys"):
+        pytest.skip("/sys is writable here: no read-only folder to try")
+    source = journal(tmp_path / "s.jsonl", RECORDS[:3])
+    code = cli.main(["report", str(source), *(a.format(**places) for a in args)])
+    out, err = capsys.readouterr()
+    assert code != 0 and out == ""  # said before any table is made
+    assert len(err.strip().splitlines()) == 1, err
+    assert fnmatch.fnmatch(err.strip(), "mobiledl report: " + message.format(**places)), err

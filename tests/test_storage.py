@@ -13,7 +13,6 @@ import pytest_benchmark.session
 import pytest_benchmark.stats
 
 from conftest import fill
-
 from pytest_mobiledl import storage
 from pytest_mobiledl.record import from_dict
 
