@@ -195,3 +195,21 @@ def test_a_report_output_that_cannot_be_written_is_one_line(places: dict[str, st
     assert code != 0 and out == ""  # said before any table is made
     assert len(err.strip().splitlines()) == 1, err
     assert fnmatch.fnmatch(err.strip(), "mobiledl report: " + message.format(**places)), err
+
+
+def test_ini_keys_follow_the_flags_and_the_models_help_names_every_format() -> None:
+    from pytest_mobiledl import options, usermodels
+
+    for option in options.OPTIONS:
+        if option.cli.startswith("--mobiledl-"):
+            assert option.ini_key == "mobiledl_" + option.cli.removeprefix("--mobiledl-").replace("-", "_")
+    assert {o.cli: o.ini_key for o in options.OPTIONS}["--variant"] == "mobiledl_variants"
+    models = next(o for o in options.OPTIONS if o.name == "models")
+    assert all(suffix in models.help for suffix in usermodels.SUFFIXES) and "SavedModel" in models.help
+
+
+def test_the_delay_ini_key_is_named_like_its_flag(bench_dir: pytest.Pytester) -> None:
+    bench_dir.makeini("[pytest]\nmobiledl_models = tiny_cnn\nmobiledl_delay_ms = x\n")
+    result = bench_dir.runpytest_inprocess("--collect-only")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*ini option mobiledl_delay_ms=x: 'x' is not a number*"])
