@@ -5,6 +5,13 @@ device, library and cause; the others go on; nothing finished is lost (the journ
 Also in the matrix, elsewhere: a failed push (test_adb.py), a runner past its timeout
 (test_adb.py), a killed xdist worker (test_xdist_devices.py), SIGINT/SIGTERM/SIGKILL then resume
 (test_journal.py, test_interrupts.py), a corrupted cached artifact (test_cache_integrity.py).
+
+Issue 19's faults, each a test: a full model cache, benchmark storage or report disk (here); a
+full journal disk, and a resume with other settings (test_journal.py); a gate whose baseline is
+missing, half-written, damaged-newest or partial, and the partial run an interrupted session
+saves (test_storage.py, test_bad_inputs.py); an artifact damaged mid-session, whose repeat fails
+and is stored nowhere (test_cache_integrity.py); repeats that ran differently (test_storage.py);
+the runner's temp folder after a session (test_variants.py).
 """
 
 from __future__ import annotations
