@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mobiledl import blocks, parity, plausibility, runners, zoo
+from pytest_mobiledl import blocks, parity, plausibility, progress, runners, zoo
 from pytest_mobiledl.devices import lock
-from pytest_mobiledl.errors import ConversionError, MobiledlError
+from pytest_mobiledl.errors import ConversionError, DiskFullError, MobiledlError
 from pytest_mobiledl.matrix import repeat_id
 from pytest_mobiledl.record import RunRecord
 from pytest_mobiledl.steady import Steady
@@ -55,6 +55,9 @@ class Bench:
         implausible = plausibility.check(record, artifact.meta.get("macs"))
         if implausible:
             pytest.fail(f"{case.device} {lib}: {implausible}", pytrace=False)
+        other = zoo.ran_other(artifact, record.artifact_sha256)  # every repeat: parity only for the bytes it checked
+        if other:
+            pytest.fail(f"{case.device} {lib}: {other}", pytrace=False)
         self.record = record.with_(device=dict(self.device.info()), parity=artifact.parity, repeat=self.repeat)
         if case.variant:  # which build ran: saved with the record, so tables and saved runs tell variants apart
             self.record = self.record.with_(engine_options={**self.record.engine_options, VARIANT: case.variant})
@@ -128,7 +131,9 @@ class Bench:
         selection = self.selection
         try:
             artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
-                                    selection.user_models.get(case.model))
+                                    selection.user_models.get(case.model), progress.past_capture(self._item.config))
+        except DiskFullError as exc:
+            return None, None, exc, ""  # the machine's problem: a failure, never a skip
         except ConversionError as exc:
             return None, None, None, str(exc)  # the converter's own words: a finding about the library
         try:

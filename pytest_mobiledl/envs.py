@@ -17,6 +17,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+from pytest_mobiledl import progress
 from pytest_mobiledl.errors import MobiledlError
 
 INSTALL_TIMEOUT_S = 1800
@@ -51,15 +52,24 @@ def ensure(spec: str, cache: Path, say: Callable[[str], None]) -> Path:
         if ready.is_file():
             return python_of(env)
         shutil.rmtree(env, ignore_errors=True)  # a half-made one from a killed session
-        say(f"mobiledl: making an environment for {spec} in {env} (once; later sessions reuse it) …")
-        # This interpreter's pip installs into the new environment (pip --python): no pip bootstrap there.
-        own_pip = importlib.util.find_spec("pip") is not None
-        _step([sys.executable, "-m", "venv", *([] if not own_pip else ["--without-pip"]), str(env)],
-              f"python -m venv {env}")
-        pip = [sys.executable, "-m", "pip", "--python", str(python_of(env))] if own_pip else [
-            str(python_of(env)), "-m", "pip"]
-        _step([*pip, "install", "--quiet", "--disable-pip-version-check", spec, *RUNNER_NEEDS], f"pip install {spec}")
-        ready.write_text(spec + "\n")
+        what = f"making an environment for {spec} in {env} (once; later sessions reuse it)"
+        try:
+            with progress.step(what, say, done=" (before any item: no measurement includes it)"):
+                # This interpreter's pip installs into the new environment (pip --python): no pip bootstrap there.
+                own_pip = importlib.util.find_spec("pip") is not None
+                _step([sys.executable, "-m", "venv", *([] if not own_pip else ["--without-pip"]), str(env)],
+                      f"python -m venv {env}")
+                pip = [sys.executable, "-m", "pip", "--python", str(python_of(env))] if own_pip else [
+                    str(python_of(env)), "-m", "pip"]
+                _step([*pip, "install", "--quiet", "--disable-pip-version-check", spec, *RUNNER_NEEDS],
+                      f"pip install {spec}")
+                ready.write_text(spec + "\n")
+        except OSError as exc:  # a full disk, most likely: nothing half-made is left to be trusted
+            shutil.rmtree(env, ignore_errors=True)
+            raise MobiledlError(f"cannot make an environment in {env}: {exc.strerror or exc}") from None
+        except MobiledlError:
+            shutil.rmtree(env, ignore_errors=True)
+            raise
     return python_of(env)
 
 

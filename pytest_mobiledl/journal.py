@@ -9,15 +9,21 @@ the journaled records back, so its saved run holds every item.
 Format, version 1: ``<benchmark storage>/mobiledl-journal/<session>.jsonl``, one JSON object a line.
 
 - line 1, the header: ``{"mobiledl_journal": 1, "session": "20261203T083502-4242",
-  "started": "2026-12-03T08:35:02+00:00", "items": [nodeid, …]}``: every collected item, in order.
+  "started": "2026-12-03T08:35:02+00:00", "items": [nodeid, …], "settings": {"warmup": 10, …}}``:
+  every collected item, in order, and the settings that make its repeats comparable (``SETTINGS``;
+  absent in journals written before them).
 - one line per finished item report (per repeat: a repeat is an item): ``{"nodeid": …,
   "item": <the case's node id, repeats pooled under it>, "outcome": "passed"|"failed"|"skipped",
   "when": "setup"|"call", "record": <RunRecord dict, schema of record.py> | null}``.
 - the last line, when the session ran to its end (not interrupted): ``{"end": "<iso time>",
   "exitstatus": N}``. A journal without it is unfinished: it is what resume continues.
 
-A resumed session appends to the journal it continues. A reader skips a torn last line (the
-process was killed mid-write) and rejects a version it does not know.
+A resumed session appends to the journal it continues, and only when it asks for the same
+settings: repeats of 10 warm-up runs and 20 timed ones pooled with repeats of 0 and 500 would be
+one item in name only, so a session whose settings differ runs every item afresh and says why.
+A reader skips a torn last line (the process was killed mid-write) and rejects a version it does
+not know. A full disk stops the journal with one line (a torn line is cut back off, a journal with
+no header is removed) and fails the session; what is on disk stays readable.
 """
 
 from __future__ import annotations
@@ -33,13 +39,15 @@ from typing import IO, TYPE_CHECKING, Any
 import pytest
 
 from pytest_mobiledl.bench import ITEM_KEY, RECORD_KEY
-from pytest_mobiledl.errors import MobiledlError
+from pytest_mobiledl.errors import MobiledlError, disk_full, no_space
 
 if TYPE_CHECKING:
     from pytest_mobiledl.results import Results
 
 VERSION = 1
 FOLDER = "mobiledl-journal"
+#: The options whose values a resumed session must share with the journal it continues.
+SETTINGS = ("warmup", "iterations", "min_time", "delay", "cores")
 #: workerinput key: the resumable journals, frozen by the controller, so every worker (and a
 #: worker xdist restarts later) deselects the same items.
 WORKER_KEY = "mobiledl_resume"
@@ -59,6 +67,7 @@ class Journal:
     items: tuple[str, ...]
     entries: tuple[Entry, ...]
     finished: bool
+    settings: dict[str, Any] | None = None  # None: written before journals kept them
 
     @property
     def kept(self) -> frozenset[str]:
@@ -92,7 +101,9 @@ def read(path: Path) -> Journal:
             finished = True
         elif "nodeid" in data:
             entries.append(Entry(data["nodeid"], data.get("item", data["nodeid"]), data["outcome"], data.get("record")))
-    return Journal(path, tuple(header["items"]), tuple(entries), finished)
+    settings = header.get("settings")
+    return Journal(path, tuple(header["items"]), tuple(entries), finished,
+                   settings if isinstance(settings, dict) else None)
 
 
 def unfinished(directory: Path) -> list[Journal]:
@@ -134,10 +145,15 @@ class Writer:
         self.results = results
         self.serials = tuple(serials)
         self.directory = folder(config)
-        self.candidates = unfinished(self.directory) if resume else []
+        self.settings = settings(config)
+        found = unfinished(self.directory) if resume else []
+        # Another warm-up, run count or min-time: its repeats cannot pool with this session's.
+        self.candidates = [j for j in found if j.settings is None or j.settings == self.settings]
+        self.refused = [j for j in found if j not in self.candidates]
         self.resume = resume
         self.file: IO[str] | None = None
         self.note = ""
+        self.broken = ""  # the line that stopped the journal (a full disk)
 
     # -- where the selection becomes known: collection (no xdist) or a worker's collection (xdist)
 
@@ -165,11 +181,24 @@ class Writer:
             self.file = chosen.path.open("a")
             self._restore(chosen)
         elif any(_benchmark(nodeid, self.serials) for nodeid in to_run):  # else: other tests, no journal
-            self.directory.mkdir(parents=True, exist_ok=True)
             session = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
-            self.file = (self.directory / f"{session}.jsonl").open("a")
-            self._append({"mobiledl_journal": VERSION, "session": session, "started": _now(), "items": to_run})
-            if self.resume:
+            path = self.directory / f"{session}.jsonl"
+            try:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self.file = path.open("a")
+            except OSError as exc:
+                self._stop(exc, path)
+            else:
+                self._append({"mobiledl_journal": VERSION, "session": session, "started": _now(), "items": to_run,
+                              "settings": self.settings})
+                if self.file is None:  # not even the header fit: no empty journal is left behind
+                    path.unlink(missing_ok=True)
+            refused = next((j for j in self.refused if list(j.items) == to_run), None)
+            if refused is not None:
+                differs = _differs(refused.settings or {}, self.settings)
+                self.note = (f"resumed: not {refused.path}: it ran with {differs}; its repeats would not pool "
+                             f"with these: running all {len(to_run)} items afresh")
+            elif self.resume:
                 self.note = (f"resumed: no unfinished session with this selection in {self.directory}; "
                              f"running all {len(to_run)} items")
         if self.note:
@@ -202,6 +231,8 @@ class Writer:
                       "record": record if isinstance(record, dict) else None})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        if self.broken and session.exitstatus == pytest.ExitCode.OK:
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED  # results that are not on disk are no pass
         if self.file is None:
             return
         if session.exitstatus not in (pytest.ExitCode.INTERRUPTED, pytest.ExitCode.INTERNAL_ERROR):
@@ -210,10 +241,54 @@ class Writer:
         self.file = None
 
     def _append(self, data: dict[str, Any]) -> None:
-        assert self.file is not None
-        self.file.write(json.dumps(data, separators=(",", ":")) + "\n")
-        self.file.flush()
-        os.fsync(self.file.fileno())  # on disk now: a SIGKILL a moment later keeps it
+        if self.file is None:
+            return  # stopped by a full disk
+        line = json.dumps(data, separators=(",", ":")) + "\n"
+        start = self.file.tell()
+        try:
+            self.file.write(line)
+            self.file.flush()
+            os.fsync(self.file.fileno())  # on disk now: a SIGKILL a moment later keeps it
+        except OSError as exc:
+            self._stop(exc, Path(self.file.name), start, len(line))
+
+    def _stop(self, exc: OSError, path: Path, start: int | None = None, size: int = 0) -> None:
+        """A journal that cannot be written: cut back what was torn, say it once, fail the session."""
+        if self.file is not None:
+            try:
+                self.file.close()  # flushing again may fail as well: its buffer is lost either way
+            except OSError:
+                pass
+            self.file = None
+        if start is not None:
+            try:
+                os.truncate(path, start)
+            except OSError:
+                pass
+        problem = str(no_space(path, size)) if disk_full(exc) else f"cannot write {path}: {exc.strerror or exc}"
+        self.broken = f"mobiledl: the journal stopped: {problem}; this session cannot be resumed past here"
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line(self.broken, red=True, bold=True)
+
+
+def settings(config: pytest.Config) -> dict[str, Any]:
+    """The session's values of ``SETTINGS``, as JSON keeps them."""
+    from pytest_mobiledl.options import value
+
+    found: dict[str, Any] = json.loads(json.dumps({name: value(config, name) for name in SETTINGS}))
+    return found  # as JSON keeps it: tuples become lists
+
+
+def _differs(old: dict[str, Any], new: dict[str, Any]) -> str:
+    """``--warmup=10 --iterations=20``, where this session asks ``--warmup=0 --iterations=500``."""
+    names = [n for n in SETTINGS if old.get(n) != new.get(n)]
+    flag = {n: "--" + n.replace("_", "-") for n in names} | {"delay": "--mobiledl-delay-ms"}
+
+    def said(values: dict[str, Any]) -> str:
+        return " ".join(f"{flag[n]}={values.get(n)}" for n in names)
+
+    return f"{said(old)}, where this session asks {said(new)}"
 
 
 def _benchmark(nodeid: str, serials: Iterable[str]) -> bool:

@@ -21,6 +21,11 @@ from pytest_mobiledl.usermodels import UserModel
 from pytest_mobiledl.variants import Variant
 
 ALL = "all"
+#: Upper limits: a value past them would run for hours (or exhaust memory) before anything is said.
+MAX_REPEATS = 1000
+MAX_WARMUP = 10_000
+MAX_ITERATIONS = 100_000
+MAX_MIN_TIME_S = 3600
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class Selection:
     cooldown_temp: float = 40.0
     cooldown_timeout: float = 120.0
     energy: bool = False
+    #: --mobiledl-build-timeout: seconds one conversion or inspection of a model may take.
+    build_timeout: float = 1800.0
     #: --mobiledl-report: where the session's HTML report goes ("" for none).
     report: str = ""
     #: --variant: builds of a library side by side; a library with variants runs only those.
@@ -80,11 +87,16 @@ class Option:
     parse: Callable[[str], Any]
     flag: str = ""  # default: --name-with-dashes
     switch: bool = False  # a flag without a value
-    repeat: bool = False  # may be given several times; the values join with spaces
+    repeat: bool = False  # may be given several times; the values join with newlines (one per ini line)
+    ini: str = ""  # the ini key without ``mobiledl_``, when it is not ``name`` (it follows the flag)
 
     @property
     def cli(self) -> str:
         return self.flag or "--" + self.name.replace("_", "-")
+
+    @property
+    def ini_key(self) -> str:
+        return f"mobiledl_{self.ini or self.name}"
 
 
 def _choices(valid: Callable[[], list[str]]) -> Callable[[str], tuple[str, ...]]:
@@ -101,7 +113,10 @@ def _choices(valid: Callable[[], list[str]]) -> Callable[[str], tuple[str, ...]]
     return parse
 
 
-def _number(kind: type, low: float, strict: bool = False) -> Callable[[str], Any]:
+def _number(kind: type, low: float, strict: bool = False, high: float = math.inf, why: str = ""
+            ) -> Callable[[str], Any]:
+    """A finite number ≥ (or >) ``low`` and ≤ ``high``; ``why`` says what the upper limit protects."""
+
     def parse(value: str) -> Any:
         try:
             number = kind(value)
@@ -111,6 +126,8 @@ def _number(kind: type, low: float, strict: bool = False) -> Callable[[str], Any
             raise ValueError(f"{value} is not a finite number")
         if number < low or (strict and number == low):
             raise ValueError(f"{value} must be {'>' if strict else '≥'} {low:g}")
+        if number > high:
+            raise ValueError(f"{value} is above the limit of {high:g}{why}")
         return number
 
     return parse
@@ -182,6 +199,16 @@ def _models(value: str) -> tuple[str, ...]:
         except OSError as exc:
             raise ValueError(f"cannot read {name}: {exc.strerror}") from None
     rest = ",".join(v for v in value.split(",") if v.strip() and v.strip() not in files)
+    if not files and not rest:
+        raise ValueError(f"give zoo models, {ALL}, or model files ({', '.join(usermodels.SUFFIXES)}), comma separated")
+    for name in (v.strip() for v in rest.split(",") if v.strip()):
+        if name in _model_ids() or Path(name).expanduser().is_dir():
+            continue
+        if Path(name).suffix:
+            raise ValueError(f"{name}: {Path(name).suffix} is not a model format pytest-mobiledl reads; "
+                             f"give {', '.join(usermodels.SUFFIXES)} files or a SavedModel folder")
+        if "/" in name:
+            raise ValueError(f"no model file or SavedModel folder {name}")
     folders = [v.strip() for v in rest.split(",")
                if v.strip() and v.strip() not in _model_ids() and Path(v.strip()).expanduser().is_dir()]
     if folders:
@@ -223,18 +250,23 @@ def default_cache() -> str:
 OPTIONS = (
     Option("devices", "", "where to run: all (host + every adb device), host (default), or adb serials", _devices),
     Option("libs", ALL, "libraries, comma separated, or all", _choices(_lib_ids)),
-    Option("models", "mobilenet_v2", "zoo models or your own .onnx/.tflite files, comma separated, or all",
-           _models),
+    Option("models", "mobilenet_v2", "zoo models, all, or your own model files ("
+           + ", ".join(usermodels.SUFFIXES) + " or SavedModel folders), comma separated", _models),
     Option("input_shape", "", "pin a dynamic input of your model files: name=1,3,224,224 (repeat per input)",
            lambda v: usermodels.parse_pins(v.split()), repeat=True),
     Option("backends", "cpu", "backends: all or some of " + ", ".join(BACKENDS), _choices(lambda: list(BACKENDS))),
     Option("precisions", "fp32", "precisions: all or some of " + ", ".join(PRECISIONS),
            _choices(lambda: list(PRECISIONS))),
     Option("threads", "1", "thread counts, comma separated", _threads),
-    Option("warmup", "10", "untimed runs before timing", _number(int, 0)),
-    Option("iterations", "50", "timed runs (at least)", _number(int, 1)),
-    Option("min_time", "0", "seconds: keep timing until both --iterations and this are reached", _number(float, 0)),
+    Option("warmup", "10", f"untimed runs before timing (at most {MAX_WARMUP})",
+           _number(int, 0, high=MAX_WARMUP, why=": more warm-up settles nothing more")),
+    Option("iterations", "50", f"timed runs (at least; at most {MAX_ITERATIONS})",
+           _number(int, 1, high=MAX_ITERATIONS, why=": raise --repeats instead (they narrow the CI, see README)")),
+    Option("min_time", "0", "seconds: keep timing until both --iterations and this are reached (below "
+           "--runner-timeout)", _number(float, 0, high=MAX_MIN_TIME_S, why=" s (an hour per repeat)")),
     Option("runner_timeout", "600", "seconds before one item's runner is killed", _number(float, 0, strict=True)),
+    Option("build_timeout", "1800", "seconds before converting or inspecting one model is stopped (a .py "
+           "model whose build() never returns)", _number(float, 0, strict=True), flag="--mobiledl-build-timeout"),
     Option("model_cache", "", "where converted models are cached (default: the user cache dir)", str),
     Option("adb_server", "", "adb servers to find devices on, host:port[,host:port…] (default: adb's own, "
            "from ANDROID_ADB_SERVER_PORT or 127.0.0.1:5037)", _servers),
@@ -256,7 +288,8 @@ OPTIONS = (
     Option("energy", "false", "sample battery current and voltage on phones: millijoules per inference",
            lambda v: v.lower() in ("1", "true", "yes"), switch=True),
     Option("repeats", "5", "fresh runner processes per case, interleaved across the cases of a device; "
-           "the unit of the confidence intervals", _number(int, 1)),
+           f"the unit of the confidence intervals (at most {MAX_REPEATS})",
+           _number(int, 1, high=MAX_REPEATS, why=" (each repeat is an item of every case)")),
     Option("compare_fail", "", "with --benchmark-compare or --variant: fail where a slowdown is "
            "statistically established and at least this large, e.g. 10%", _percent, flag="--mobiledl-compare-fail"),
     Option("lockstep", "yes", "yes = the cases of one fragmentation row and repeat run together, their timed runs "
@@ -274,7 +307,7 @@ OPTIONS = (
     Option("env_cache", "", "where --variant environments are made and kept (default: the user cache dir)", str,
            flag="--mobiledl-env-cache"),
     Option("delay", "0", "test only: a slowdown added to every timed run: milliseconds, LIB[@LABEL]=ms or LIB=P% of "
-           "each run, comma separated", _delay, flag="--mobiledl-delay-ms"),
+           "each run, comma separated", _delay, flag="--mobiledl-delay-ms", ini="delay_ms"),
     Option("fork", "yes", "host runs: yes = fork each run from a server that imported the library once "
            "(where its import leaves no thread behind), no = exec a fresh interpreter per run", _yes_no,
            flag="--mobiledl-fork"),
@@ -293,17 +326,17 @@ def add(parser: pytest.Parser) -> None:
         else:
             group.addoption(option.cli, dest=option.name, metavar=option.name.upper(),
                             help=help_text + (f" (default: {option.default})" if option.default else ""))
-        parser.addini(f"mobiledl_{option.name}", option.help, default=option.default)
+        parser.addini(option.ini_key, option.help, default=option.default)
 
 
 def resolve(config: pytest.Config) -> Selection:
     values: dict[str, Any] = {}
     for option in OPTIONS:
         raw = config.getoption(option.name)
-        raw = " ".join(raw) if isinstance(raw, list) else raw
+        raw = "\n".join(raw) if isinstance(raw, list) else raw
         source = option.cli
         if raw is None:
-            raw, source = config.getini(f"mobiledl_{option.name}"), f"ini option mobiledl_{option.name}"
+            raw, source = config.getini(option.ini_key), f"ini option {option.ini_key}"
         try:
             values[option.name] = option.parse(str(raw))
         except ValueError as exc:
@@ -314,10 +347,30 @@ def resolve(config: pytest.Config) -> Selection:
         if problem:
             option = next(o for o in OPTIONS if o.name == name)
             raise pytest.UsageError(f"pytest-mobiledl: {option.cli}={values[name]}: {problem}")
+    if values["min_time"] >= values["runner_timeout"]:
+        raise pytest.UsageError(f"pytest-mobiledl: --min-time={values['min_time']:g}: every run would be killed "
+                                f"first: it must be below --runner-timeout ({values['runner_timeout']:g} s)")
+    for problem in (_report_problem(values["report"]), _storage_problem(config)):
+        if problem:
+            raise pytest.UsageError(f"pytest-mobiledl: {problem}")
     values["env_cache"] = Path(values["env_cache"]).expanduser() if values["env_cache"] else _env_cache()
     _check_variants(values["variants"], values["libs"])
-    values["models"], values["user_models"] = _user_models(values["models"], values["input_shape"])
+    for variant in values["variants"]:  # an interpreter the user gave: checked once, before anything runs
+        if variant.kind == "python":
+            problem = variants.check_python(variant)
+            if problem:
+                raise pytest.UsageError(f"pytest-mobiledl: --variant {variant.name}={variant.spec}: {problem}")
+    values["models"], values["user_models"] = _user_models(values["models"], values["input_shape"],
+                                                           values["build_timeout"])
     return Selection(**values)
+
+
+def value(config: pytest.Config, name: str) -> Any:
+    """One option's parsed value, without resolving (and checking) the whole selection."""
+    option = next(o for o in OPTIONS if o.name == name)
+    raw = config.getoption(option.name)
+    raw = "\n".join(raw) if isinstance(raw, list) else raw
+    return option.parse(str(config.getini(option.ini_key) if raw is None else raw))
 
 
 def writable_folder(path: Path) -> str | None:
@@ -330,6 +383,30 @@ def writable_folder(path: Path) -> str | None:
         tempfile.TemporaryFile(dir=existing).close()
     except OSError as exc:
         return f"{existing} is not writable ({exc.strerror}); give a folder you can write, e.g. under /tmp"
+    return None
+
+
+def _report_problem(report: str) -> str | None:
+    """Why --mobiledl-report cannot be written, found now rather than after the session."""
+    if not report:
+        return None
+    path = Path(report).expanduser()
+    if path.is_dir():
+        return (f"--mobiledl-report={report}: is a folder; give the HTML file to write, "
+                f"e.g. {report.rstrip('/')}/report.html")
+    problem = writable_folder(path.parent)
+    return f"--mobiledl-report={report}: {problem.replace('converted models', 'the report')}" if problem else None
+
+
+def _storage_problem(config: pytest.Config) -> str | None:
+    """pytest-benchmark's file storage must be a folder it (and the journal beside it) can write."""
+    storage = config.getoption("benchmark_storage", None)
+    if not storage or not str(storage).startswith("file://"):
+        return None
+    path = Path(str(storage).removeprefix("file://")).expanduser()
+    problem = writable_folder(path)
+    if problem:
+        return f"--benchmark-storage={storage}: {problem.replace('converted models', 'saved runs')}"
     return None
 
 
@@ -350,7 +427,7 @@ def _check_variants(given: tuple[Variant, ...], libs: tuple[str, ...]) -> None:
                                 f"add it to --libs (now: {', '.join(libs)})")
 
 
-def _user_models(models: tuple[str, ...], pins: tuple[tuple[str, tuple[int, ...]], ...]
+def _user_models(models: tuple[str, ...], pins: tuple[tuple[str, tuple[int, ...]], ...], timeout: float
                  ) -> tuple[tuple[str, ...], dict[str, UserModel]]:
     """Model files become ids (``my_net.onnx`` → ``my_net``) beside the zoo's."""
     ids, files = [], {}
@@ -363,6 +440,6 @@ def _user_models(models: tuple[str, ...], pins: tuple[tuple[str, tuple[int, ...]
         if model_id in ids or model_id in files:
             raise pytest.UsageError(f"pytest-mobiledl: --models: {entry} would be named {model_id!r}, "
                                     "which is taken; rename the file")
-        files[model_id] = UserModel(model_id, path, pins)
+        files[model_id] = UserModel(model_id, path, pins, timeout)
         ids.append(model_id)
     return tuple(ids), files

@@ -12,7 +12,7 @@ from functools import cache
 
 import pytest
 
-from pytest_mobiledl import blocks, interrupts, journal, matrix, options, runners, usermodels, variants
+from pytest_mobiledl import blocks, interrupts, journal, matrix, options, runners, storage, usermodels, variants
 from pytest_mobiledl.bench import Bench
 from pytest_mobiledl.devices import Device, adb
 from pytest_mobiledl.devices.host import HostDevice
@@ -52,6 +52,7 @@ def pytest_configure(config: pytest.Config) -> None:
                                 "(or --variant builds to compare with each other)")
     if not hasattr(config, "workerinput"):  # results are gathered on the controller only
         interrupts.stop_on_sigterm()
+        storage.install(config, selection.compare_fail)  # atomic saves, partial runs marked, the gate's baseline
         infos = {serial: device.info() for serial, device in devices.items()}
         results = Results(config, infos, selection)
         config.pluginmanager.register(results, "mobiledl-results")

@@ -67,6 +67,7 @@ class Results:
     @pytest.hookimpl(wrapper=True, tryfirst=True)
     def pytest_sessionfinish(self, session: pytest.Session) -> Generator[None, None, None]:
         # Before pytest-benchmark's own sessionfinish, which saves what its session holds.
+        self.items = storage.pooled(self.config, self.items)  # only repeats that agree on how they ran
         for nodeid, records in self.items.items():
             storage.add(self.config, nodeid, sorted(records, key=lambda r: r.repeat))
         baseline = self._baseline()

@@ -11,8 +11,11 @@ Both end in a RunRecord, so nothing after them cares which ran.
 
 from __future__ import annotations
 
+import atexit
 import io
+import os
 import platform
+import shutil
 import sys
 import tempfile
 import zipfile
@@ -195,9 +198,17 @@ def zipapp() -> Path:
                 zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
         main = "import sys\nfrom pytest_mobiledl.runner.__main__ import main\nsys.exit(main())\n"
         zf.writestr(zipfile.ZipInfo("__main__.py", (1980, 1, 1, 0, 0, 0)), main)
-    path = Path(tempfile.mkdtemp(prefix="mobiledl-runner-")) / "mobiledl-runner.pyz"
+    folder = Path(tempfile.mkdtemp(prefix="mobiledl-runner-"))
+    # Removed when this process exits (every xdist worker too): a session leaves no folder behind.
+    atexit.register(_remove_if_mine, folder, os.getpid())
+    path = folder / "mobiledl-runner.pyz"
     path.write_bytes(buffer.getvalue())
     return path
+
+
+def _remove_if_mine(folder: Path, pid: int) -> None:
+    if os.getpid() == pid:  # not in a forked child that exits through Python
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 _sha256 = cache(file_sha256)  # an artifact is hashed once per session

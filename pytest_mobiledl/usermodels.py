@@ -45,7 +45,7 @@ if TYPE_CHECKING:
 TORCH_FORMATS = (".py", ".pt2")
 TF_FORMATS = (".keras", ".h5", tfmodels.SAVED_MODEL)
 SUFFIXES = (".onnx", ".tflite", ".py", ".pt2", ".keras", ".h5")
-INSPECT_TIMEOUT_S = 300
+INSPECT_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,9 @@ class UserModel:
     id: str
     path: Path
     pins: tuple[tuple[str, tuple[int, ...]], ...] = ()
+    #: Seconds an inspection or a conversion of it may take (--mobiledl-build-timeout): a .py
+    #: whose build() never returns is stopped and named.
+    timeout: float = INSPECT_TIMEOUT_S
 
     def argv(self) -> list[str]:
         """How a child process is told about it."""
@@ -134,7 +137,18 @@ def inspect(model: UserModel) -> Inspection:
     libraries load there, and a .py runs there. MobiledlError, one line, for a file that is
     malformed, fails to import or build, or has unpinned dimensions."""
     argv = [sys.executable, "-m", "pytest_mobiledl.usermodels", *model.argv()]
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=INSPECT_TIMEOUT_S, check=False)
+    py = suffix(model.path) == ".py"
+    what = "building it (its build()) and running it once" if py else "reading it"
+    doing = f"building {model.path.name} (its build()) to read its inputs" if py else f"reading {model.path.name}"
+    from pytest_mobiledl import progress
+
+    try:  # a long inspection says what it is building every few seconds; a quick one stays silent
+        with progress.step(doing, progress.stderr, quiet=True):
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=model.timeout, check=False,
+                                  stdin=subprocess.DEVNULL)
+    except subprocess.TimeoutExpired:
+        raise MobiledlError(f"{model.path}: {what} took over {model.timeout:g} s and was stopped "
+                            "(raise --mobiledl-build-timeout if it is only slow)") from None
     if done.returncode != 0:
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise MobiledlError(f"{model.path}: {lines[-1] if lines else f'inspection failed ({done.returncode})'}")

@@ -46,20 +46,30 @@ class Variant:
 
 
 def parse(value: str, libs: Sequence[str]) -> tuple[Variant, ...]:
-    """Whitespace-separated ``LIB@LABEL=SPEC`` entries (one per line in the ini file)."""
+    """``LIB@LABEL=SPEC`` entries, one per line (one per ``--variant``; one per line in the ini file)."""
     found: dict[str, Variant] = {}
-    for entry in value.split():
-        match = _ENTRY.fullmatch(entry)
-        if not match:
-            raise ValueError(f"{entry!r} is not a variant; {USAGE}")
-        lib, label, spec = match["lib"], match["label"], match["spec"]
-        if lib not in libs:
-            raise ValueError(f"{lib} is not a library; choose from {', '.join(libs)}")
-        variant = _classify(lib, label, spec)
-        if variant.name in found:
-            raise ValueError(f"{variant.name} is given twice; give each label once")
-        found[variant.name] = variant
+    for line in filter(None, (v.strip() for v in value.splitlines())):
+        words = line.split()
+        if len(words) > 1 and not all(_ENTRY.fullmatch(w) for w in words):
+            # "onnxruntime@x=not a requirement!!": one entry with spaces, not four entries
+            raise ValueError(f"{line!r} is not a variant: SPEC holds spaces; {USAGE}")
+        for entry in words:
+            found = _add(found, entry, libs)
     return tuple(found.values())
+
+
+def _add(found: dict[str, Variant], entry: str, libs: Sequence[str]) -> dict[str, Variant]:
+    match = _ENTRY.fullmatch(entry)
+    if not match:
+        raise ValueError(f"{entry!r} is not a variant; {USAGE}")
+    lib, label, spec = match["lib"], match["label"], match["spec"]
+    if lib not in libs:
+        raise ValueError(f"{lib} is not a library; choose from {', '.join(libs)}")
+    variant = _classify(lib, label, spec)
+    if variant.name in found:
+        raise ValueError(f"{variant.name} is given twice; give each label once")
+    found[variant.name] = variant
+    return found
 
 
 def _classify(lib: str, label: str, spec: str) -> Variant:
@@ -94,8 +104,42 @@ def prepare(variants: Sequence[Variant], cache: Path, say: Callable[[str], None]
                 variant = replace(variant, python=envs.ensure(variant.spec, cache, say))
             except MobiledlError as exc:
                 raise MobiledlError(f"{variant.name}: {exc}") from None
+            problem = check_python(variant)
+            if problem:
+                raise MobiledlError(f"{variant.name}: the environment's {variant.python} {problem}")
         ready.append(variant)
     return tuple(ready)
+
+
+#: What a variant's interpreter must run: itself, the library and numpy (all the zipapp runner imports).
+_PROBE = ("import sys, importlib, numpy; m = importlib.import_module(sys.argv[1]); "
+          "print('mobiledl-probe', getattr(m, '__version__', '?'))")
+CHECK_TIMEOUT_S = 120
+
+
+def check_python(variant: Variant) -> str | None:
+    """Why ``variant.python`` cannot run the runner (one line), or None. Run once, before anything runs:
+    a shell script or a text file would otherwise fail every item of the session."""
+    import subprocess
+
+    from pytest_mobiledl import engines
+
+    module = engines.get(variant.lib).MODULE
+    try:
+        done = subprocess.run([str(variant.python), "-c", _PROBE, module], capture_output=True, text=True,
+                              timeout=CHECK_TIMEOUT_S, check=False, stdin=subprocess.DEVNULL)
+    except OSError as exc:
+        return f"cannot be run ({exc.strerror}); give a Python interpreter (e.g. a venv's bin/python)"
+    except subprocess.TimeoutExpired:
+        return f"did not answer within {CHECK_TIMEOUT_S} s; give a Python interpreter"
+    if done.returncode == 0 and "mobiledl-probe" in done.stdout:
+        return None
+    said = [line.strip() for line in (done.stderr + done.stdout).splitlines() if line.strip()]
+    if any("ModuleNotFoundError" in line or "ImportError" in line for line in said):
+        missing = next(line for line in reversed(said) if "Error" in line)
+        return f"this Python cannot import the runner's needs ({missing}); install {module} and numpy into it"
+    return (f"is not a Python interpreter that runs the runner (exit {done.returncode}"
+            f"{': ' + said[-1][:200] if said else ''}); give a Python interpreter (e.g. a venv's bin/python)")
 
 
 def find(variants: Sequence[Variant], lib: str, label: str) -> Variant:

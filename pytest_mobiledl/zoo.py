@@ -35,9 +35,9 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mobiledl import engines, parity, usermodels
+from pytest_mobiledl import engines, parity, progress, usermodels
 from pytest_mobiledl.digests import file_sha256
-from pytest_mobiledl.errors import ConversionError
+from pytest_mobiledl.errors import ConversionError, disk_full, no_space
 from pytest_mobiledl.tensors import TensorSpec, random_inputs
 from pytest_mobiledl.usermodels import UserModel
 
@@ -136,11 +136,13 @@ def load(name: str) -> ModelSpec:
 
 
 def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: bool = False,
-             source: UserModel | None = None) -> Artifact:
+             source: UserModel | None = None, say: progress.Say | None = None) -> Artifact:
     """The model converted for ``lib`` at ``precision``: from the zoo, or from the user's file.
 
     A cached artifact is used only if its sha256 is the one its metadata recorded: a damaged
-    one (bits flipped, truncated, metadata unreadable) is rebuilt once, with a warning."""
+    one (bits flipped, truncated, metadata unreadable) is rebuilt once, with a warning. A
+    conversion says what it does and how long it took through ``say``; a full disk is a
+    DiskFullError (the machine's problem), anything else a ConversionError (the library's)."""
     path = artifact_path(model, lib, precision, cache_dir, source)
     if complete(path) and not rebuild and damage(path) is None:
         return Artifact(model, lib, precision, path)
@@ -151,6 +153,8 @@ def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: boo
         lock = FileLock(f"{path}.lock")
         lock.acquire()
     except OSError as exc:
+        if disk_full(exc):
+            raise no_space(path.parent) from None
         raise ConversionError(f"cannot write the model cache {cache_dir}: {exc.strerror or exc} "
                               "(choose another with --model-cache)") from None
     try:
@@ -159,10 +163,31 @@ def artifact(model: str, lib: str, precision: str, cache_dir: Path, rebuild: boo
         if problem:
             warnings.warn(CacheWarning(f"cached {path.name} {problem}: rebuilding it"), stacklevel=2)
         if rebuild or not complete(path) or problem:
-            _convert(model, lib, precision, path, source)
+            what = f"converting {model} for {lib} ({precision}) and checking its parity"
+            with progress.step(what, say or (lambda line: None),
+                               done=" (before the runner started: in this item's duration, not in its latencies)"):
+                _convert_or_full(model, lib, precision, path, source)
     finally:
         lock.release()
     return Artifact(model, lib, precision, path)
+
+
+def ran_other(artifact: Artifact, ran_sha256: str) -> str | None:
+    """Why a record cannot be the artifact's (its runner hashed other bytes), or None.
+
+    Checked after every repeat: a cached file damaged mid-session would otherwise be measured,
+    and given the parity computed for the bytes it replaced. A damaged cache file is removed,
+    so the next repeat rebuilds it."""
+    verified = artifact.meta.get("sha256")
+    if not ran_sha256 or ran_sha256 == verified:
+        return None
+    damaged = damage(artifact.path) is not None or file_sha256(artifact.path) != verified
+    if damaged:
+        _VERIFIED.clear()
+        artifact.path.unlink(missing_ok=True)  # incomplete now: the next use converts it again
+    return (f"the runner ran {artifact.path.name} with sha256 {ran_sha256[:12]}…, not the verified "
+            f"{str(verified)[:12]}…: " + ("the cached file was damaged during the session; it is rebuilt for the next "
+                                          "repeat" if damaged else "the device's copy differs from the host's"))
 
 
 class CacheWarning(UserWarning):
@@ -246,6 +271,25 @@ def _convert(model: str, lib: str, precision: str, path: Path, source: UserModel
     finally:
         partial.unlink(missing_ok=True)
         meta_path(partial).unlink(missing_ok=True)
+
+
+def _convert_or_full(model: str, lib: str, precision: str, path: Path, source: UserModel | None) -> None:
+    """``_convert``, with a full disk told apart from a library that cannot convert (whose error
+    the child reports in the same words). ``_convert`` cleans its partial files either way."""
+    try:
+        _convert(model, lib, precision, path, source)
+    except ConversionError as exc:
+        if _NO_SPACE.search(str(exc)):
+            raise no_space(path.parent) from None
+        raise
+    except OSError as exc:
+        if disk_full(exc):
+            raise no_space(path.parent) from None
+        raise
+
+
+#: How a converter's failed write says the disk is full (errno 28 ENOSPC, 122 EDQUOT, 27 EFBIG).
+_NO_SPACE = re.compile(r"No space left on device|Disk quota exceeded|File too large|\[Errno (28|122|27)\]")
 
 
 def failure(stderr: str, returncode: int) -> str:

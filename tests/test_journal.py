@@ -106,3 +106,40 @@ def test_resume_with_another_selection_runs_everything_and_says_so(bench_dir: py
 def test_collect_only_writes_no_journal(bench_dir: pytest.Pytester) -> None:
     bench_dir.runpytest_inprocess("--collect-only", *RUN)
     assert not (bench_dir.path / ".benchmarks" / journal.FOLDER).exists()
+
+
+def test_resume_with_other_settings_starts_afresh_and_says_what_differs(bench_dir: pytest.Pytester,
+                                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    bench_dir.makeconftest(KILLER)
+    monkeypatch.setenv("KILL_AFTER", "1")
+    monkeypatch.setenv("KILL_SIGNAL", "SIGKILL")
+    bench_dir.runpytest_subprocess(*RUN)  # --warmup=0 --iterations=3
+    [killed] = journals(bench_dir.path)
+    assert killed.settings == {"warmup": 0, "iterations": 3, "min_time": 0.0, "delay": {}, "cores": "big"}
+    monkeypatch.delenv("KILL_AFTER")
+    result = bench_dir.runpytest_subprocess(*RUN, "--warmup=1", "--iterations=4", "--mobiledl-resume")
+    result.assert_outcomes(passed=3)  # none kept: repeats of 0 + 3 runs do not pool with 1 + 4
+    result.stdout.fnmatch_lines([f"resumed: not *{killed.path.name}: it ran with --warmup=0 --iterations=3, where this "
+                                 "session asks --warmup=1 --iterations=4; its repeats would not pool with these: "
+                                 "running all 3 items afresh"])
+
+
+def test_a_full_disk_stops_the_journal_in_one_line_and_fails_the_session(bench_dir: pytest.Pytester,
+                                                                         full_disk: Path) -> None:
+    storage = full_disk / "bench"
+    storage.mkdir()
+    result = bench_dir.runpytest_subprocess(*RUN[:-1], "--libs=onnxruntime", f"--benchmark-storage=file://{storage}")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines([f"mobiledl: the journal stopped: no space left on the disk of {storage}/"
+                                 f"{journal.FOLDER}/*.jsonl: * MB to write, 0.0 MB free there; *"])
+    assert "INTERNALERROR" not in result.stdout.str() and "Traceback" not in result.stdout.str()
+    assert list((storage / journal.FOLDER).iterdir()) == []  # no 0-byte journal left to confuse a resume
+    (full_disk / "filler").unlink()
+    result = bench_dir.runpytest_subprocess(*RUN[:-1], "--libs=onnxruntime", f"--benchmark-storage=file://{storage}")
+    assert result.ret == pytest.ExitCode.OK  # the next run works
+    [done] = journals_in(storage)
+    assert done.finished
+
+
+def journals_in(storage: Path) -> list[journal.Journal]:
+    return [journal.read(p) for p in sorted((storage / journal.FOLDER).glob("*.jsonl"))]

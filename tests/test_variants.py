@@ -101,7 +101,11 @@ def test_without_variants_nothing_changes(bench_dir: pytest.Pytester) -> None:
         "test_bench.py::test_latency[host-onnxruntime-tiny_cnn-cpu-fp32-t1]"]
 
 
-def test_two_variants_on_the_host_run_one_artifact_and_print_the_ab_table(bench_dir: pytest.Pytester) -> None:
+def test_two_variants_on_the_host_run_one_artifact_and_print_the_ab_table(
+        bench_dir: pytest.Pytester, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # where the zipapp runner is written: nothing stays after the session
     result = bench_dir.runpytest_subprocess(*RUN, "--repeats=2", "--benchmark-json=out.json",
                                             "--variant", HERE.replace("@here", "@a"),
                                             "--variant", HERE.replace("@here", "@b"))
@@ -115,6 +119,7 @@ def test_two_variants_on_the_host_run_one_artifact_and_print_the_ab_table(bench_
         "*| host-tiny_cnn-cpu-fp32-t1*| onnxruntime@a*| 1.* | * [[]*, *]*| —*| same*| —*|",
         "*| host-tiny_cnn-cpu-fp32-t1*| onnxruntime@b*| 1.* | * [[]*, *]*| [+-]* [[]*, *]*| same*|*|",
     ])
+    assert not list(temp.glob("mobiledl-runner-*"))
 
 
 @pytest.mark.slow

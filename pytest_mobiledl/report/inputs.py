@@ -7,7 +7,11 @@ every journal when it holds no saved run (a saved session is in its journal too)
 command line that cannot be read is an error; in a folder it is skipped with one line, so one
 stray file does not hide a farm's nights of results.
 
-The run is part of what a report shows: the same item measured in two runs stays two rows.
+The run is part of what a report shows: the same item measured in two runs stays two rows. A run
+saved by an interrupted session is marked partial (storage.py): in a folder it is left out with
+one line (its finished items are in the complete run that resumed it, or in its journal), so two
+runs of one build never meet in a table as if they were two libraries; named on the command line
+it is read, and its label says ``partial``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from typing import Any
 from pytest_mobiledl import saved
 from pytest_mobiledl.errors import RecordError
 from pytest_mobiledl.record import RunRecord, from_dict
+from pytest_mobiledl.storage import partial
 
 
 class InputError(ValueError):
@@ -35,6 +40,7 @@ class Run:
     path: Path
     records: tuple[RunRecord, ...]
     when: str = ""  # pytest-benchmark's datetime, when the file has one
+    partial: str = ""  # why the session that saved it did not finish ("" for a complete run)
 
 
 def load(paths: Sequence[str | Path], warn: Callable[[str], None] = lambda line: None) -> list[Run]:
@@ -66,9 +72,14 @@ def _folder(folder: Path, suffix: str, warn: Callable[[str], None]) -> list[Run]
     found = []
     for path in sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file()):
         try:
-            found.append(read(path))
+            run = read(path)
         except InputError as exc:
             warn(f"skipped {exc}")
+            continue
+        if run.partial:
+            warn(f"skipped {path}: a partial run ({run.partial}); name the file to read it")
+            continue
+        found.append(run)
     return found
 
 
@@ -92,7 +103,8 @@ def read(path: Path) -> Run:
             continue  # another plugin's benchmark in the same run: not ours to report
     if not records:
         raise InputError(f"{path}: holds no results saved by pytest-mobiledl ({len(benches)} other benchmarks)")
-    return Run(_label(path), path, tuple(records), str(data.get("datetime", "")))
+    why = partial(data)
+    return Run(_label(path) + (" (partial)" if why else ""), path, tuple(records), str(data.get("datetime", "")), why)
 
 
 def _journal(path: Path) -> Iterable[RunRecord]:
@@ -131,7 +143,7 @@ def _labelled(runs: list[Run]) -> list[Run]:
     out = []
     for run in runs:
         label = run.label if stems.count(run.label) == 1 else f"{run.path.parent.name}/{run.label}"
-        out.append(Run(label, run.path, run.records, run.when))
+        out.append(Run(label, run.path, run.records, run.when, run.partial))
     return out
 
 
