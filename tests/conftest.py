@@ -53,19 +53,15 @@ def full_disk(tmp_path: Path) -> Iterator[Path]:
     if done.returncode != 0:
         pytest.skip(f"cannot mount a small tmpfs to fill (needs root): {done.stderr.strip()}")
     try:
-        fill(mount / "filler")
+        fd = os.open(mount / "filler", os.O_WRONLY | os.O_CREAT)
+        try:
+            while True:
+                os.write(fd, b"\0" * 4096)
+        except OSError:
+            pass  # full
+        finally:
+            os.close(fd)
         yield mount
     finally:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
-
-def fill(path: Path) -> None:
-    """Write ``path`` until its disk is full."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT)
-    try:
-        while True:
-            os.write(fd, b"\0" * 4096)
-    except OSError:
-        pass  # full
-    finally:
-        os.close(fd)

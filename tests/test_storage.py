@@ -12,7 +12,6 @@ import pytest_benchmark.plugin
 import pytest_benchmark.session
 import pytest_benchmark.stats
 
-from conftest import fill
 from pytest_mobiledl import storage
 from pytest_mobiledl.record import from_dict
 
@@ -70,6 +69,16 @@ def test_the_save_step_storage_replaces_is_still_pytest_benchmarks() -> None:
     assert "self.storage.save(output_json, save)" in inspect.getsource(
         pytest_benchmark.session.BenchmarkSession.handle_saving)
     assert "self.save_json(output_json)" in inspect.getsource(pytest_benchmark.session.BenchmarkSession.handle_saving)
+
+
+def fill(path: Path) -> None:
+    """Write ``path`` until its (small, dedicated) disk is full."""
+    with path.open("wb", buffering=0) as fh:
+        try:
+            while True:
+                fh.write(b"\0" * 4096)
+        except OSError:
+            pass  # full
 
 
 def test_an_atomic_write_on_a_full_disk_leaves_the_old_file_whole(full_disk: Path) -> None:
