@@ -42,6 +42,7 @@ class Results:
         self.gate_notes: list[str] = []  # what the gate could not judge, and what would let it
         self.changes: Any = None  # the changes table, when a saved run was compared
         self.drift_note = ""
+        self.page_note = ""  # where --mobiledl-report's page went
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
@@ -80,6 +81,8 @@ class Results:
                 self._gate(found, self.compare_fail)
         if self.variant_order:
             self._variants()
+        if self.page and self.records:  # written now: a report asked for and not written fails the session
+            self._page()
         if self.regressions and session.exitstatus == pytest.ExitCode.OK:
             session.exitstatus = pytest.ExitCode.TESTS_FAILED
         return (yield)
@@ -117,10 +120,11 @@ class Results:
                 terminalreporter.write_line(line, yellow=True)
             for line in self.regressions:
                 terminalreporter.write_line(line, red=True, bold=True)
-            if self.page:
-                self._page(terminalreporter)
+            if self.page_note:
+                terminalreporter.write_line(self.page_note)
 
-    def _page(self, terminalreporter: pytest.TerminalReporter) -> None:
+    def _page(self) -> None:
+        """Write --mobiledl-report's page now, while the session's exit status can still say it failed."""
         from pathlib import Path
 
         from pytest_mobiledl.report import cli
@@ -129,10 +133,9 @@ class Results:
         try:
             cli.session_page(path, self.records)
         except OSError as exc:
-            terminalreporter.write_line(f"mobiledl: --mobiledl-report={self.page}: cannot write ({exc.strerror})",
-                                        red=True)
+            self.regressions.append(f"mobiledl: --mobiledl-report={self.page}: cannot write ({exc.strerror})")
             return
-        terminalreporter.write_line(f"mobiledl: HTML report written to {path}")
+        self.page_note = f"mobiledl: HTML report written to {path}"
 
     def _baseline(self) -> dict[str, list[RunRecord]]:
         baseline = {}
