@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
@@ -12,12 +12,12 @@ from pytest_mobiledl.errors import ConversionError, DiskFullError, MobiledlError
 from pytest_mobiledl.matrix import repeat_id
 from pytest_mobiledl.record import RunRecord
 from pytest_mobiledl.steady import Steady
+from pytest_mobiledl.zoo import Artifact
 
 if TYPE_CHECKING:
     from pytest_mobiledl.devices import Device
     from pytest_mobiledl.matrix import Case
     from pytest_mobiledl.options import Selection
-    from pytest_mobiledl.zoo import Artifact
 
 #: user_properties key under which an item's record travels to the controller (also across xdist).
 RECORD_KEY = "mobiledl_record"
@@ -74,21 +74,21 @@ class Bench:
         block_cases = self._block()
         mates = block_cases[block_cases.index(self.case) + 1:] if self.case in block_cases else []
         plans = {self.case: self._plan(self.case)}
-        if selection.lockstep and isinstance(plans[self.case][1], runners.PythonRunner):  # the block in lockstep
+        if selection.lockstep and isinstance(plans[self.case].runner, runners.PythonRunner):  # the block in lockstep
             plans.update({case: self._plan(case) for case in mates})
-        together = [c for c in plans if isinstance(plans[c][1], runners.PythonRunner)]
+        together = [c for c in plans if isinstance(plans[c].runner, runners.PythonRunner)]
         if len(together) < 2:  # a phone's own tools: this case alone, the others in turn after it
             together = [self.case]
         mode = "lockstep" if len(together) > 1 else "sequence"
-        outcomes = {c: blocks.Outcome(plans[c][0], error=plans[c][2], skipped=plans[c][3]) for c in plans}
-        ready = [c for c in together if plans[c][1] is not None]
+        outcomes = {c: blocks.Outcome(p.artifact, error=p.error, skipped=p.skipped) for c, p in plans.items()}
+        ready = [c for c in together if plans[c].runner is not None]
         try:
             # A lock per phone across sessions; waiting for another session's run counts as a run.
             with lock.exclusive(self.device, selection.runner_timeout * max(1, len(ready)) + lock.GRACE_S):
                 device = Steady(self.device, selection)  # cooldown, cores, clocks, energy: steady.py
                 outcomes.update(self._execute(device, ready, plans, mode))
         except MobiledlError as exc:
-            outcomes.update({c: blocks.Outcome(plans[c][0], error=exc) for c in ready})
+            outcomes.update({c: blocks.Outcome(plans[c].artifact, error=exc) for c in ready})
         size = len(together) if mode == "lockstep" else len(block_cases)
         ident = blocks.block_id(block, self._kept.token)
         for case, outcome in outcomes.items():
@@ -105,13 +105,13 @@ class Bench:
             return {}
         if mode == "sequence":
             case = cases[0]
-            artifact, runner = plans[case][0], plans[case][1]
+            artifact, runner = plans[case].artifact, plans[case].runner
             assert artifact is not None and runner is not None
             record = device.finish(runner.run(device, case, artifact, self.selection))
             return {case: blocks.Outcome(artifact, record)}
         commands = []
         for case in cases:
-            artifact, runner = plans[case][0], plans[case][1]
+            artifact, runner = plans[case].artifact, plans[case].runner
             assert artifact is not None and isinstance(runner, runners.PythonRunner)
             commands.append(runner.command(device, case, artifact, self.selection))
         results = blocks.run_lockstep(device, commands, self.selection)
@@ -123,8 +123,8 @@ class Bench:
                 parsed[case] = exc
         records = [r for r in parsed.values() if isinstance(r, RunRecord)]
         finished = iter(device.finish_all(records))
-        return {case: blocks.Outcome(plans[case][0], next(finished)) if isinstance(got, RunRecord)
-                else blocks.Outcome(plans[case][0], error=got) for case, got in parsed.items()}
+        return {case: blocks.Outcome(plans[case].artifact, next(finished)) if isinstance(got, RunRecord)
+                else blocks.Outcome(plans[case].artifact, error=got) for case, got in parsed.items()}
 
     def _plan(self, case: Case) -> Plan:
         """The case's artifact and runner, or why it cannot run (a conversion skip, a runner error)."""
@@ -133,26 +133,24 @@ class Bench:
             artifact = zoo.artifact(case.model, case.lib, case.precision, selection.model_cache, selection.rebuild,
                                     selection.user_models.get(case.model), progress.past_capture(self._item.config))
         except DiskFullError as exc:
-            return None, None, exc, ""  # the machine's problem: a failure, never a skip
+            return Plan(error=exc)  # the machine's problem: a failure, never a skip
         except ConversionError as exc:
-            return None, None, None, str(exc)  # the converter's own words: a finding about the library
+            return Plan(skipped=str(exc))  # the converter's own words: a finding about the library
         try:
-            return artifact, runners.runner_for(self.device, case, selection), None, ""
+            return Plan(artifact, runners.runner_for(self.device, case, selection))
         except MobiledlError as exc:
-            return artifact, None, exc, ""
+            return Plan(artifact, error=exc)
 
     def _block(self) -> list[Case]:
         """Every case of this item's block this session runs, in run order (this one included)."""
-        cases = []
-        for item in self._item.session.items:
-            callspec = getattr(item, "callspec", None)
-            params = callspec.params if callspec else {}
-            case = params.get("mobiledl_case")
-            if (case is not None and params.get("mobiledl_repeat") == self.repeat
-                    and blocks.place(case) == blocks.place(self.case) and not item.get_closest_marker("skip")):
-                cases.append(case)
-        return cases or [self.case]
+        return self._kept.members(self._item.session.items).get(blocks.block_key(self.case, self.repeat),
+                                                                 [self.case])
 
 
-#: A case's artifact, runner, the error that keeps it from running, and the reason it is skipped.
-Plan = tuple["Artifact | None", "runners.Runner | None", "MobiledlError | None", str]
+class Plan(NamedTuple):
+    """A case's artifact and runner, or the error that keeps it from running, or why it is skipped."""
+
+    artifact: Artifact | None = None
+    runner: runners.Runner | None = None
+    error: MobiledlError | None = None
+    skipped: str = ""

@@ -65,6 +65,20 @@ class Kept:
         self._outcomes: dict[tuple[str, Case], Outcome] = {}
         #: This process's token in block ids (a device's items all run in one process, also under xdist).
         self.token = uuid.uuid4().hex[:8]
+        self._members: dict[str, list[Case]] | None = None
+
+    def members(self, items: Sequence[Any]) -> dict[str, list[Case]]:
+        """Block key → its cases in run order, from the session's items as they run (after any
+        deselection), made once: a block's first item asks, the others find their outcome kept."""
+        if self._members is None:
+            self._members = {}
+            for item in items:
+                callspec = getattr(item, "callspec", None)
+                params = callspec.params if callspec else {}
+                case = params.get("mobiledl_case")
+                if case is not None and not item.get_closest_marker("skip"):
+                    self._members.setdefault(block_key(case, params["mobiledl_repeat"]), []).append(case)
+        return self._members
 
     def keep(self, block: str, case: Case, outcome: Outcome) -> None:
         self._outcomes[block, case] = outcome
