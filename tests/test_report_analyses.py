@@ -61,20 +61,59 @@ def ratio_cell(ratio: float) -> str:
 def test_impact_sets_library_choice_against_int8_and_threads() -> None:
     [row] = analyses.impact(cases(run("a", RECORDS[:12]))).to_dict("records")
     # fastest: tflite t2 (4.0); slowest: onnxruntime t1 (10.0) → library ×2.5; int8 4.0 ÷ 2.5 = ×1.6;
-    # threads t1 5.0 ÷ t2 4.0 = ×1.25; no fp16, no accelerator measured.
-    assert row["best library"] == "tflite (t2)"
-    assert row["library ×"] == ratio_cell(2.5)
-    assert row["int8 ×"] == ratio_cell(1.6)
-    assert row["threads ×"] == ratio_cell(1.25)
-    assert row["fp16 ×"] == row["accelerator ×"] == "—"
-    assert row["largest"] == "library ×2.50 > int8 ×1.60 (CIs overlap)"  # 2.5 / 1.66 < 1.6 × 1.66
+    # threads t1 5.0 ÷ t2 4.0 = ×1.25; no fp16, no accelerator, one build of each library.
+    assert row["fastest library"] == "tflite (t2)"
+    assert row["library ×"] == ratio_cell(2.5)  # [1.51, 4.14]: established
+    assert row["int8 ×"] == "tie: " + ratio_cell(1.6)  # [0.96, 2.65] holds 1: no difference shown
+    assert row["threads ×"] == "tie: " + ratio_cell(1.25)
+    assert row["fp16 ×"] == row["accelerator ×"] == row["build ×"] == "—"
+    # library's CI [1.51, 4.14] overlaps int8's [0.96, 2.65] and threads' [0.75, 2.07]: no name.
+    assert row["largest"] == "cannot tell: library ≈ int8 ≈ threads"
+
+
+def test_impact_names_the_largest_factor_only_where_the_cis_establish_it() -> None:
+    far = [*rec("onnxruntime", [40.0, 50.0, 62.5]), *rec("tflite", [4.0, 5.0, 6.25]),
+           *rec("tflite", [3.2, 4.0, 5.0], precision="int8")]
+    [row] = analyses.impact(cases(run("a", far))).to_dict("records")
+    # library ×10 [6.0, 16.6] lies wholly above int8's ×1.25 [0.75, 2.07].
+    assert row["library ×"] == ratio_cell(10.0) and row["largest"] == "library"
+    near = [*rec("onnxruntime", [5.0, 6.25, 7.8125]), *rec("tflite", [4.0, 5.0, 6.25])]
+    [row] = analyses.impact(cases(run("a", near))).to_dict("records")
+    # 1.25 [0.75, 2.07]: the two libraries are a tie, and no factor is established.
+    assert row["fastest library"] == "tie: tflite (t1) ≈ onnxruntime (t1)"
+    assert row["library ×"] == "tie: " + ratio_cell(1.25)
+    assert row["largest"] == "no factor established"
+    one = [*rec("onnxruntime", [5.0]), *rec("tflite", [4.0])]
+    [row] = analyses.impact(cases(run("a", one))).to_dict("records")
+    assert row["library ×"] == "n/a (< 2 repeats)" and row["largest"] == "cannot tell: fewer than 2 repeats"
+
+
+def variant(lib: str, label: str, medians: list[float], **kw: Any) -> list[RunRecord]:
+    """A --variant build's repeats, as bench.py stores them (the label in engine_options)."""
+    return [r.with_(engine_options={**r.engine_options, "variant": label}) for r in rec(lib, medians, **kw)]
+
+
+def test_two_builds_of_one_library_are_one_library() -> None:
+    records = [*variant("onnxruntime", "old", [8.0, 10.0, 12.5]), *variant("onnxruntime", "new", [4.0, 5.0, 6.25]),
+               *rec("tflite", [40.0, 50.0, 62.5])]
+    df = cases(run("a", records))
+    assert set(df["lib"]) == {"onnxruntime@old", "onnxruntime@new", "tflite"}
+    assert set(df["base_lib"]) == {"onnxruntime", "tflite"} and set(df["variant"]) == {"old", "new", ""}
+    [row] = analyses.impact(df).to_dict("records")
+    # library: tflite 50 ÷ onnxruntime's fastest build 5 = ×10, not ÷ its other build; build: 10 ÷ 5.
+    assert row["fastest library"] == "onnxruntime@new (t1)"
+    assert row["library ×"] == ratio_cell(10.0) and row["build ×"] == ratio_cell(2.0)
+    assert row["largest"] == "library"
+    env = analyses.environment([run("a", records)], df).to_dict("records")
+    assert env[0]["libraries"] == "onnxruntime@new 1.0, onnxruntime@old 1.0, tflite 1.0"
+    assert set(analyses.filtered(df, libs=["onnxruntime"])["lib"]) == {"onnxruntime@old", "onnxruntime@new"}
 
 
 def test_cold_vs_warm_are_medians_over_repeats() -> None:
     [row] = analyses.cold_warm(cases(run("a", RECORDS[:3]))).to_dict("records")
     assert (row["load ms"], row["init ms"], row["first inference ms"]) == (2.0, 20.0, 5.0)
     assert row["warm ms"] == pytest.approx(10.0)
-    assert row["cold ÷ warm"] == pytest.approx(0.5)
+    assert row["first inference ÷ warm"] == pytest.approx(0.5)
 
 
 def test_memory_and_stability() -> None:
@@ -121,8 +160,8 @@ def test_the_same_item_in_two_runs_is_two_rows_never_averaged() -> None:
     assert len(df) == 4
     ort = df[df["base_lib"] == "onnxruntime"].set_index("run")
     assert ort.loc["0001", "median_ms"] == pytest.approx(10.0) and ort.loc["0002", "median_ms"] == pytest.approx(5.0)
-    assert set(df["lib"]) == {"onnxruntime 1.20 @0001", "onnxruntime 1.21 @0002", "tflite 1.0 @0001",
-                              "tflite 1.0 @0002"}
+    # the version only where it differs between the runs: the run tells the rest
+    assert set(df["lib"]) == {"onnxruntime 1.20 @0001", "onnxruntime 1.21 @0002", "tflite @0001", "tflite @0002"}
     [frag] = tables.fragmentation(df).to_dict("records")
     assert frag["fastest"].startswith("tie: ") and frag["libs"] == 4  # 5 ≈ 5 ≈ 5, never one pooled figure
 
@@ -131,6 +170,6 @@ def test_filters_and_every_table_is_built() -> None:
     df = analyses.filtered(cases(run("a", RECORDS)), libs=["tflite", "onnxruntime"])
     assert set(df["base_lib"]) == {"tflite", "onnxruntime"}
     sections = contents.build([run("a", RECORDS)], df)
-    assert [t.name for t in sections] == ["fragmentation", "gap", "impact", "cold_warm", "memory", "stability",
+    assert [t.name for t in sections] == ["runs", "fragmentation", "gap", "impact", "cold_warm", "memory", "stability",
                                           "parity", "environment"]
     assert all(not t.frame.empty for t in sections)

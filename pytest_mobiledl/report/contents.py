@@ -25,18 +25,18 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
     """Every table of the report over ``df`` (``analyses.cases`` of ``runs``, maybe filtered)."""
     ranked = df if df["base_lib"].nunique() > 1 or df["lib"].nunique() > 1 else df.iloc[0:0]
     return [
+        Table("runs", "Runs: the tags the tables use", "each saved run or journal read, oldest first",
+              analyses.runs_legend(runs, df)),
         Table("fragmentation", "Fragmentation: the fastest library per model × device × backend × precision",
               tables._footnote(df) if not df.empty else "", _or_empty(tables.fragmentation, ranked)),
         Table("gap", "Gap: slowest ÷ fastest library per model × device",
               "each library at its best thread count; 95 % CI of the ratio (Welch on logs)",
               _or_empty(tables.gap, ranked)),
         Table("impact", "Impact (RQ2): does the choice of library outweigh int8, fp16, threads and accelerators?",
-              "library ×: slowest ÷ fastest library on CPU fp32, each at its best thread count; the other "
-              "factors within the fastest library: CPU fp32 ÷ the best run with int8, fp16, an accelerator, "
-              "or the best thread count ÷ the fewest; — where the runs hold no such configuration",
-              analyses.impact(df)),
+              analyses.IMPACT_NOTE, analyses.impact(df)),
         Table("cold_warm", "Cold vs warm (RQ4): load, init and first inference against the warm latency",
-              "medians over the repeats (fresh processes); warm ms is the typical latency", analyses.cold_warm(df)),
+              "medians over the repeats (fresh processes); warm ms is the typical latency; first inference ÷ "
+              "warm: how much slower the first inference after init is than a warm one", analyses.cold_warm(df)),
         Table("memory", "Memory: peak resident memory of the process that ran the model",
               "median and max over the repeats", analyses.memory(df)),
         Table("stability", "Stability: how far each figure can be trusted",
