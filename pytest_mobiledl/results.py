@@ -118,6 +118,10 @@ class Results:
                 terminalreporter.write_line(text)
             for line in self.regressions:
                 terminalreporter.write_line(line, red=True, bold=True)
+            from pytest_mobiledl.report.conditions import lines  # phones' temperatures, clocks, throttling
+
+            for line in lines(self.records):
+                terminalreporter.write_line(line)
             if self.page:
                 self._page(terminalreporter)
 

@@ -171,5 +171,50 @@ def test_filters_and_every_table_is_built() -> None:
     assert set(df["base_lib"]) == {"tflite", "onnxruntime"}
     sections = contents.build([run("a", RECORDS)], df)
     assert [t.name for t in sections] == ["runs", "fragmentation", "gap", "impact", "cold_warm", "memory", "stability",
-                                          "parity", "environment"]
-    assert all(not t.frame.empty for t in sections)
+                                          "conditions", "parity", "environment"]
+    assert all(not t.frame.empty for t in sections if t.name != "conditions")  # the host reports no state
+
+
+PHONE = {"serial": "R58M", "kind": "adb", "model": "SM-S918B", "soc": "SM8550", "board": "kalama", "abi": "arm64-v8a",
+         "release": "14", "sdk": "34", "cores": 8}
+EMULATED = {"serial": "emulator-5554", "kind": "adb", "model": "Loopback 8", "soc": "LB8000", "abi": "x86_64",
+            "release": "14", "sdk": "34", "cores": 8}
+
+
+def on(device: dict[str, Any], records: list[RunRecord], states: list[tuple[float, float, float, list[str]]]
+       ) -> list[RunRecord]:
+    """The records moved to a device, each with its state: (°C before, °C after, lowest clock ratio, flags)."""
+    return [r.with_(device=device, flags=tuple(flags),
+                    conditions={"cores": "big", "cpus": [4, 5, 6, 7], "cpu_temp_c_before": before,
+                                "cpu_temp_c_after": after, "freq_lowest_ratio": lowest, "governor": "schedutil",
+                                "battery_pct": 80 - k, "power_source": "battery", "thermal_status": 3 if after > 55
+                                else 0, "cooldown_waited_s": 1.5})
+            for k, (r, (before, after, lowest, flags)) in enumerate(zip(records, states, strict=True))]
+
+
+def test_conditions_per_device_in_the_table_and_the_terminal_line() -> None:
+    phone = on(PHONE, rec("tflite", [4.0, 5.0, 6.25]), [(35.0, 44.0, 0.98, []), (38.0, 57.5, 0.62, ["throttled"]),
+                                                       (46.0, 58.0, 0.60, ["hot_start", "throttled"])])
+    emulated = on(EMULATED, rec("tflite", [4.0, 5.0]), [(30.0, 31.0, 1.0, []), (30.5, 31.0, 1.0, [])])
+    records = [*phone, *emulated, *rec("tflite", [4.0])]  # and the host, which reports no state
+    table = {r["device"]: r for r in analyses.conditions.table([run("a", records)], {"a": "a"}).to_dict("records")}
+    assert set(table) == {"R58M", "emulator-5554"}
+    row = table["R58M"]
+    assert (row["runs"], row["CPU °C before"], row["CPU °C after"]) == (3, "38.0 (max 46.0)", "57.5 (max 58.0)")
+    assert (row["lowest clock ÷ max"], row["throttled"], row["hot start"]) == ("0.60", "2 of 3", "1 of 3")
+    assert (row["battery %"], row["thermal status"], row["cooldown s"], row["note"]) == ("80 → 78", "3", "4.5", "—")
+    assert table["emulator-5554"]["note"] == ("emulator-5554 is emulated: latencies of this machine, not of a phone; "
+                                              "emulator-5554, host share this machine's cores: run in parallel (-n), "
+                                              "they slow each other")
+    assert analyses.conditions.lines(records) == [
+        "mobiledl conditions: R58M: CPU 38.0 → 57.5 °C (median before → after; hottest 58.0), lowest clock 0.60 of "
+        "max, throttled in 2 of 3 runs, hot start in 1 of 3",
+        "mobiledl conditions: emulator-5554: CPU 30.2 → 31.0 °C (median before → after; hottest 31.0), lowest clock "
+        "1.00 of max, throttled in 0 of 2 runs, hot start in 0 of 2",
+        "mobiledl conditions: emulator-5554 is emulated: latencies of this machine, not of a phone; emulator-5554, "
+        "host share this machine's cores: run in parallel (-n), they slow each other"]
+    assert analyses.conditions.lines(rec("tflite", [4.0])) == []  # the host alone: nothing to say
+    env = {r["device"]: r for r in analyses.environment([run("a", records)]).to_dict("records")}
+    assert (env["R58M"]["cpu"], env["R58M"]["system"]) == ("SM8550 kalama", "Android 14 (SDK 34)")
+    assert env["emulator-5554"]["cpu"] == "LB8000 (emulated on this machine's CPU)"
+

@@ -6,12 +6,14 @@ import csv
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_report_analyses import RECORDS
 
 from pytest_mobiledl import cli
+from pytest_mobiledl.emulator import Farm
 from pytest_mobiledl.record import RunRecord, from_dict
 
 RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=10", "--libs=onnxruntime,tflite", "--repeats=2"]
@@ -107,6 +109,29 @@ def test_runs_with_variants_make_every_report(bench_dir: pytest.Pytester) -> Non
     for page in (bench_dir.path / "out.html", bench_dir.path / "session.html"):
         text = page.read_text()
         assert "onnxruntime@b" in text and text.count("data:image/png;base64,") >= 2
+
+
+def test_a_phones_conditions_reach_the_terminal_and_the_page(bench_dir: pytest.Pytester,
+                                                            make_adb_farm: Callable[..., Farm]) -> None:
+    farm = make_adb_farm(devices=1)
+    farm.devices[0].sysfs.heat(55.0, seconds=600.0, trigger="taskset")  # cool until the run starts, then throttled
+    serial = farm.serials[0]
+    result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--warmup=1", "--iterations=5",
+                                            "--libs=onnxruntime", f"--devices=host,{serial}",
+                                            f"--adb-server={farm.server}", "--mobiledl-report=page.html")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        f"mobiledl conditions: {serial}: CPU * → * °C (median before → after; hottest *), lowest clock 0.* of max, "
+        "throttled in 1 of 1 runs, hot start in 0 of 1",
+        f"mobiledl conditions: {serial} is emulated: latencies of this machine, not of a phone; {serial}, host share "
+        "this machine's cores*"])
+    page = (bench_dir.path / "page.html").read_text()
+    assert 'id="plot-conditions"' in page and 'id="conditions"' in page
+    table = page.split('id="conditions"')[1].split("</section>")[0]
+    assert serial in table and "1 of 1" in table and ">host<" not in table  # the host reports no state
+    environment = page.split('id="environment"')[1]
+    assert "LB8000 loopback (emulated on this machine's CPU)" in environment  # ro.soc.model, ro.board.platform
+    assert "Android 14 (SDK 34)" in environment
 
 
 def test_journals_are_read_and_their_header_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -15,12 +15,12 @@ their 95 % CIs (``stats.compare``); "×2.0" means the slower configuration takes
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl import stats
 from pytest_mobiledl.record import FLAGS
-from pytest_mobiledl.report import tables
+from pytest_mobiledl.report import conditions, tables
 from pytest_mobiledl.report.inputs import Run
 
 if TYPE_CHECKING:
@@ -225,12 +225,26 @@ def environment(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataF
             flags = sorted({(f, tables.lib_name(r)) for r in records for f in r.flags})
             rows.append({
                 "run": tags[run.label], "when": run.when[:19], "device": serial,
-                "model": info.get("model", "?"), "cpu": info.get("cpu", "?"), "cores": info.get("cores", "?"),
-                "system": info.get("system", "?"),
+                "model": info.get("model", "?"), "cpu": _cpu(info), "cores": info.get("cores", "?"),
+                "system": _system(info),
                 "libraries": ", ".join(sorted({f"{tables.lib_name(r)} {r.lib_version}" for r in records})),
                 "flags": "; ".join(f"{lib}: {flag} ({FLAGS[flag]})" for flag, lib in flags) or "—",
             })
     return pd.DataFrame(rows)
+
+
+def _cpu(info: Mapping[str, Any]) -> str:
+    """The host's CPU model; a phone's SoC (``ro.soc.model``, else its board platform)."""
+    cpu = str(info.get("cpu") or " ".join(str(info[k]) for k in ("soc", "board") if info.get(k))[:40] or "?")
+    return f"{cpu} (emulated on this machine's CPU)" if conditions.emulated(info) else cpu
+
+
+def _system(info: Mapping[str, Any]) -> str:
+    if info.get("system"):
+        return str(info["system"])
+    if info.get("release") or info.get("sdk"):
+        return f"Android {info.get('release') or '?'} (SDK {info.get('sdk') or '?'})"
+    return "?"
 
 
 def _extras(records: Sequence[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
@@ -252,6 +266,8 @@ def _extras(records: Sequence[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
             "flags": ", ".join(sorted({f for r in rs for f in r.flags})),
             "artifact": rs[0].artifact_sha256, "parities": [dict(r.parity) for r in rs if r.parity is not None],
             "samples": [s for r in rs for s in (r.samples_ms or (r.median_ms,))],
+            "states": [(r.median_ms, r.conditions.get("cpu_temp_c_before"), r.conditions.get("cpu_temp_c_after"),
+                        r.conditions.get("freq_lowest_ratio"), "throttled" in r.flags) for r in rs],
         }
     return out
 

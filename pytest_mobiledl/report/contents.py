@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_mobiledl.report import analyses, tables
+from pytest_mobiledl.report import analyses, conditions, tables
 from pytest_mobiledl.report.inputs import Run
 
 if TYPE_CHECKING:
@@ -42,6 +42,8 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
         Table("stability", "Stability: how far each figure can be trusted",
               "CV % (repeats): between fresh processes; CV % (samples): within one process, median over the "
               "repeats; CI ± %: half-width of the 95 % CI, the smallest change detectable", analyses.stability(df)),
+        Table("conditions", "Conditions: the device's temperature, clocks and battery around its runs",
+              conditions.NOTE, conditions.table(runs, analyses.run_tags(runs), df)),
         Table("parity", "Parity: the worst error of each artifact against its source framework",
               "relative and absolute error of the converted model's output on the seeded input",
               analyses.parity(df)),
