@@ -224,7 +224,7 @@ def environment(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataF
             info = records[0].device
             flags = sorted({(f, tables.lib_name(r)) for r in records for f in r.flags})
             rows.append({
-                "run": tags[run.label], "when": run.when[:19], "device": serial,
+                "run": tags[run.label], "when": run.when[:19] or "—", "device": serial,
                 "model": info.get("model", "?"), "cpu": _cpu(info), "cores": info.get("cores", "?"),
                 "system": _system(info),
                 "libraries": ", ".join(sorted({f"{tables.lib_name(r)} {r.lib_version}" for r in records})),
@@ -277,11 +277,10 @@ def _key(row: Any) -> tuple[Any, ...]:
 
 
 def _distinguish(df: pd.DataFrame) -> pd.DataFrame:
-    """Name the run, and the version where versions differ, where one build on one device comes
-    from several runs. Per device, not per row, so a build keeps one label across models."""
-    by_build = df.groupby(["device", "lib"])
-    several = by_build["run"].transform("nunique") > 1
-    versions = by_build["version"].transform("nunique") > 1
+    """Name the run, and the version where versions differ, where one build comes from several
+    runs. Over all devices, so a build keeps one label across models and devices (one heatmap column)."""
+    several = df.groupby("lib")["run"].transform("nunique") > 1
+    versions = df.groupby("lib")["version"].transform("nunique") > 1
     name = df["lib"].where(~versions, df["lib"] + " " + df["version"])
     df.loc[several, "lib"] = name[several] + " @" + df.loc[several, "run"]
     return df

@@ -94,7 +94,8 @@ def _sharing(records: Iterable[Any]) -> dict[str, set[str]]:
 
 
 def _emulated_note(serial: str, sharing: Mapping[str, set[str]]) -> str:
-    return _warning([serial], sharing[serial])
+    others = sorted(sharing[serial])
+    return "emulated: this machine's CPU" + (f", shared with {', '.join(others)}" if others else "")
 
 
 def _warning(emulated: Sequence[str], others: set[str]) -> str:

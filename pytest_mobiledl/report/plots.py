@@ -121,8 +121,8 @@ def _heatmap(df: pd.DataFrame) -> tuple[Any, str] | None:
     top = max(1.0, float(np.nanmax(logs)))
     image = ax.imshow(logs, cmap=cmap, aspect="auto", vmin=0, vmax=top)
     figure.colorbar(image, ax=ax, label="log₂ (÷ fastest)", fraction=0.04 if len(libs) > 4 else 0.08)
-    ax.set_xticks(range(len(libs)), libs, rotation=30 if len(libs) > 3 else 0, ha="right" if len(libs) > 3 else "center",
-                  fontsize=9)
+    tilted = len(libs) > 3
+    ax.set_xticks(range(len(libs)), libs, rotation=30 if tilted else 0, ha="right" if tilted else "center", fontsize=9)
     ax.set_yticks(range(len(places)), [" ".join(str(p) for p in place) for place in places], fontsize=9)
     ax.tick_params(length=0)
     for (i, j), value in np.ndenumerate(grid):
@@ -178,7 +178,7 @@ def _cold_start(df: pd.DataFrame) -> tuple[Any, str] | None:
         ax.bar(range(len(best)), heights, bottom=bottom, label=label)
         bottom = [b + h for b, h in zip(bottom, heights, strict=True)]
     ax.scatter(range(len(best)), best["median_ms"], marker="_", s=300, color="black", label="warm", zorder=3)
-    ax.set_xticks(range(len(best)), labels, fontsize=7, rotation=30, ha="right")
+    ax.set_xticks(range(len(best)), labels, fontsize=8, rotation=30, ha="right")
     ax.set_ylabel("ms")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     return figure, note
@@ -201,7 +201,7 @@ def _threads(df: pd.DataFrame) -> tuple[Any, str] | None:
         ax.set_xticks(sorted({t for _, g in mine for t in g["threads"]}))
         ax.set_xlabel("threads")
         ax.set_ylabel("ms")
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(0.0, -0.22), frameon=False)  # below: no line hidden
     note = _capped(len({key[0] for key, _ in lines}), MAX_PANELS, "models")
     return figure, " ".join(filter(None, [note, f"at most the {MAX_LINES} fastest configurations per model"]))
 
@@ -255,6 +255,8 @@ def _conditions(df: pd.DataFrame) -> tuple[Any, str] | None:
         temps.set_xticks(range(len(libs)), libs, rotation=30, ha="right", fontsize=8)
         temps.set_ylabel("CPU °C")
         temps.set_title(f"{device}: before (○) and after (●) each run", fontsize=10)
+        lowest = min((s[3] for states in rows["states"] for s in states if s[3] is not None), default=1.0)
+        clocks.set_xlim(min(0.5, lowest - 0.05), 1.03)  # the throttle line and full speed always in view
         clocks.axhline(1.0, color="#bbbbbb", linewidth=0.8)
         clocks.axvline(0.9, color="#bbbbbb", linewidth=0.8, linestyle="--")
         clocks.set_xlabel("lowest clock ÷ max (busiest used core)")
