@@ -203,9 +203,7 @@ def test_conditions_per_device_in_the_table_and_the_terminal_line() -> None:
     assert (row["runs"], row["CPU °C before"], row["CPU °C after"]) == (3, "38.0 (max 46.0)", "57.5 (max 58.0)")
     assert (row["lowest clock ÷ max"], row["throttled"], row["hot start"]) == ("0.60", "2 of 3", "1 of 3")
     assert (row["battery %"], row["thermal status"], row["cooldown s"], row["note"]) == ("80 → 78", "3", "4.5", "—")
-    assert table["emulator-5554"]["note"] == ("emulator-5554 is emulated: latencies of this machine, not of a phone; "
-                                              "emulator-5554, host share this machine's cores: run in parallel (-n), "
-                                              "they slow each other")
+    assert table["emulator-5554"]["note"] == "emulated: this machine's CPU, shared with host"
     assert analyses.conditions.lines(records) == [
         "mobiledl conditions: R58M: CPU 38.0 → 57.5 °C (median before → after; hottest 58.0), lowest clock 0.60 of "
         "max, throttled in 2 of 3 runs, hot start in 1 of 3",
