@@ -216,3 +216,39 @@ def test_conditions_per_device_in_the_table_and_the_terminal_line() -> None:
     assert (env["R58M"]["cpu"], env["R58M"]["system"]) == ("SM8550 kalama", "Android 14 (SDK 34)")
     assert env["emulator-5554"]["cpu"] == "LB8000 (emulated on this machine's CPU)"
 
+
+
+def contrast(text: Any, cell: Any) -> float:
+    """WCAG contrast ratio between two colours."""
+    from matplotlib.colors import to_rgb
+
+    def luminance(colour: Any) -> float:
+        r, g, b = (c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in to_rgb(colour))
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    high, low = sorted((luminance(text), luminance(cell)), reverse=True)
+    return (high + 0.05) / (low + 0.05)
+
+
+def test_every_heatmap_cell_is_readable_and_rows_keep_their_height() -> None:
+    from pytest_mobiledl.report import plots
+
+    # one established difference (×1.5: its text was black on the darkest purple), a tie, an empty cell
+    records = [*rec("tflite", [4.0, 4.04, 3.96]), *rec("onnxruntime", [6.0, 6.06, 5.94]),
+               *rec("tflite", [4.0, 4.1, 3.9], model="m2"), *rec("onnxruntime", [4.1, 4.0, 4.2], model="m2"),
+               *rec("ncnn", [4.4, 4.45, 4.35], model="m2")]
+    made = plots._heatmap(cases(run("a", records)))
+    assert made is not None
+    figure, _ = made
+    ax = figure.axes[0]
+    image = ax.images[0]
+    cells = {(round(t.get_position()[0]), round(t.get_position()[1])): t for t in ax.texts}
+    shown = {t.get_text() for t in cells.values()}
+    assert {"1.00×", "1.50×", "not run"} <= shown and any(s.startswith("≈") for s in shown), shown
+    for (j, i), text in cells.items():
+        value = image.get_array()[i, j]
+        if text.get_text() != "not run":
+            assert contrast(text.get_color(), image.cmap(image.norm(value))) >= 4.5, text.get_text()
+    assert figure.get_size_inches()[1] >= 0.4 * 2  # sized to its 2 rows, not squeezed into a fixed box
+    assert all(contrast(plots._ink(plots._colormap("viridis_r")(k / 255)), plots._colormap("viridis_r")(k / 255))
+               >= 4.5 for k in range(256))
