@@ -107,6 +107,10 @@ def test_two_builds_of_one_library_are_one_library() -> None:
     env = analyses.environment([run("a", records)], df).to_dict("records")
     assert env[0]["libraries"] == "onnxruntime@new 1.0, onnxruntime@old 1.0, tflite 1.0"
     assert set(analyses.filtered(df, libs=["onnxruntime"])["lib"]) == {"onnxruntime@old", "onnxruntime@new"}
+    ab = analyses.variants([run("a", records)], df)
+    assert list(ab["variant"]) == ["onnxruntime@new", "onnxruntime@old"] and set(ab["run"]) == {"a"}
+    sections = {t.name: t.frame for t in contents.build([run("a", records[:6])], cases(run("a", records[:6])))}
+    assert sections["gap"].empty and not sections["variants"].empty  # two builds of one library: no gap
 
 
 def test_cold_vs_warm_are_medians_over_repeats() -> None:
@@ -170,9 +174,10 @@ def test_filters_and_every_table_is_built() -> None:
     df = analyses.filtered(cases(run("a", RECORDS)), libs=["tflite", "onnxruntime"])
     assert set(df["base_lib"]) == {"tflite", "onnxruntime"}
     sections = contents.build([run("a", RECORDS)], df)
-    assert [t.name for t in sections] == ["runs", "fragmentation", "gap", "impact", "cold_warm", "memory", "stability",
-                                          "conditions", "parity", "environment"]
-    assert all(not t.frame.empty for t in sections if t.name != "conditions")  # the host reports no state
+    assert [t.name for t in sections] == ["runs", "fragmentation", "gap", "variants", "impact", "cold_warm", "memory",
+                                          "stability", "conditions", "parity", "environment"]
+    # no --variant builds, and the host reports no state
+    assert all(not t.frame.empty for t in sections if t.name not in ("variants", "conditions"))
 
 
 PHONE = {"serial": "R58M", "kind": "adb", "model": "SM-S918B", "soc": "SM8550", "board": "kalama", "abi": "arm64-v8a",

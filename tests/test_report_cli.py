@@ -50,8 +50,8 @@ def test_two_saved_runs_of_the_plugin_are_merged_run_by_run(bench_dir: pytest.Py
     assert done.returncode == 0, done.stderr
     out = bench_dir.path / "out"
     names = sorted(p.stem for p in out.glob("*.csv"))
-    assert names == sorted(["runs", "fragmentation", "gap", "impact", "cold_warm", "memory", "stability", "parity",
-                            "environment"])
+    assert names == sorted(["runs", "fragmentation", "gap", "variants", "impact", "cold_warm", "memory", "stability",
+                            "conditions", "parity", "environment"])
     with (out / "stability.csv").open() as f:
         rows = list(csv.DictReader(f))
     # 2 libraries × 2 runs, never pooled: each row holds its own run's 2 repeats.
@@ -97,6 +97,9 @@ def test_runs_with_variants_make_every_report(bench_dir: pytest.Pytester) -> Non
     with (bench_dir.path / "out" / "impact.csv").open() as f:
         [impact] = list(csv.DictReader(f))
     assert impact["build ×"] != "—"  # onnxruntime's three builds are one library's
+    with (bench_dir.path / "out" / "variants.csv").open() as f:
+        ab = [(r["run"], r["variant"]) for r in csv.DictReader(f)]
+    assert ab == [("0001", "onnxruntime@a"), ("0001", "onnxruntime@b")]  # within the run that interleaved them
     assert "onnxruntime@a" in out and "onnxruntime@b" in out
 
     # a journal (the variant session's), a saved run and records of schema 1 and 2, together

@@ -101,6 +101,23 @@ def filtered(df: pd.DataFrame, models: Sequence[str] = (), libs: Sequence[str] =
     return df[mask].reset_index(drop=True)
 
 
+def variants(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The session's A/B table (``tables.variants``) of each run that holds --variant builds, with
+    its run tag: builds are compared within the run that interleaved them, never across runs."""
+    import pandas as pd
+
+    tags = run_tags(runs)
+    shown = None if df is None else set(zip(df["run"], df["device"], df["base_lib"], df["model"], strict=True))
+    parts = []
+    for run in runs:
+        records = [r for r in run.records if r.engine_options.get("variant") and
+                   (shown is None or (tags[run.label], r.device.get("serial", "?"), r.lib, r.model) in shown)]
+        if records:
+            table, _ = tables.variants({run.label: records})
+            parts.append(table.assign(run=tags[run.label])[["run", *table.columns]])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def impact(df: pd.DataFrame) -> pd.DataFrame:
     """RQ2 per model × device: the library's spread against int8, fp16, threads and an accelerator.
 

@@ -24,6 +24,7 @@ class Table:
 def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
     """Every table of the report over ``df`` (``analyses.cases`` of ``runs``, maybe filtered)."""
     ranked = df if df["base_lib"].nunique() > 1 or df["lib"].nunique() > 1 else df.iloc[0:0]
+    libraries = df if df["base_lib"].nunique() > 1 else df.iloc[0:0]  # builds of one library have no gap
     return [
         Table("runs", "Runs: the tags the tables use", "each saved run or journal read, oldest first",
               analyses.runs_legend(runs, df)),
@@ -31,7 +32,9 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
               tables._footnote(df) if not df.empty else "", _or_empty(tables.fragmentation, ranked)),
         Table("gap", "Gap: slowest ÷ fastest library per model × device",
               "each library at its best thread count; 95 % CI of the ratio (Welch on logs)",
-              _or_empty(tables.gap, ranked)),
+              _or_empty(tables.gap, libraries)),
+        Table("variants", "Variants: each --variant build against its case's first build, within its run",
+              tables.VARIANTS_NOTE, analyses.variants(runs, df)),
         Table("impact", "Impact (RQ2): does the choice of library outweigh int8, fp16, threads and accelerators?",
               analyses.IMPACT_NOTE, analyses.impact(df)),
         Table("cold_warm", "Cold vs warm (RQ4): load, init and first inference against the warm latency",

@@ -38,7 +38,7 @@ def make(df: pd.DataFrame) -> list[Plot]:
     """Every figure the data can support; one that has nothing to show is left out."""
     ok = df[~df["parity_failed"]] if not df.empty else df
     makers: list[tuple[str, str, Callable[[pd.DataFrame], tuple[Any, str] | None]]] = [
-        ("heatmap", "Latency relative to the fastest library (≈ marks a tie with the fastest)", _heatmap),
+        ("heatmap", "Latency relative to the fastest build of each row (≈ marks a tie with it)", _heatmap),
         ("distributions", "Latency distributions per model (each library at its best configuration)",
          _distributions),
         ("cold_start", "Cold start: load, init and first inference (medians over repeats)", _cold_start),
@@ -115,8 +115,7 @@ def _heatmap(df: pd.DataFrame) -> tuple[Any, str] | None:
     # dark end, so a lone 1.2× is not painted as the worst there is.
     figure = _figure(2.2 + 1.05 * len(libs), 0.9 + 0.42 * len(places))
     ax = figure.add_subplot()
-    cmap = _colormap("viridis_r")
-    cmap.set_bad("#f0f0f0")
+    cmap = _colormap("viridis_r").with_extremes(bad="#f0f0f0")
     logs = np.log2(grid)
     top = max(1.0, float(np.nanmax(logs)))
     image = ax.imshow(logs, cmap=cmap, aspect="auto", vmin=0, vmax=top)
