@@ -98,14 +98,14 @@ def routes_listing(model: UserModel, libs: list[str], precisions: list[str], cac
         why = _routes.reason(lib, fmt)
         engine = engines.get(lib)
         row = {"library": lib, "route": (why and f"none: {why}") or _routes.route(lib, fmt)}
-        if not why and lib in libs:
-            for p in precisions:
-                if p in engine.PRECISIONS:
-                    row[p] = _cell(zoo.artifact_path(model.id, lib, p, cache, model))
-        elif not why:
+        missing = None if lib in libs else "not installed" if not engines.installed(engine) else "not in --libs"
+        if not why and missing == "not installed":
             row["route"] += f" (not installed: pip install 'pytest-mobiledl[{engine.EXTRA}]')"
+        for p in precisions:  # each cell says which: no route, not installed, not built, or the artifact
+            row[p] = (NO_ROUTE if why or p not in engine.PRECISIONS else missing
+                      or _cell(zoo.artifact_path(model.id, lib, p, cache, model)))
         rows.append(row)
-    return head + "\n" + str(tabulate(rows, headers="keys", tablefmt="github", missingval="—"))
+    return head + "\n" + str(tabulate(rows, headers="keys", tablefmt="github"))
 
 
 def _format(model: UserModel) -> str:
@@ -132,7 +132,13 @@ def build(jobs: list[tuple[str, str, str]], cache: Path, rebuild: bool, files: d
     return 1 if failed else 0
 
 
+#: Cells of the listings: a combination the library cannot make, and an artifact not converted yet.
+NO_ROUTE = "no route"
+NOT_BUILT = "not built"
+
+
 def listing(models: list[str], jobs: list[tuple[str, str, str]], cache: Path) -> str:
+    """Zoo models; a column per library × precision it has a route for (``no route`` where a model lacks one)."""
     from tabulate import tabulate
 
     rows = []
@@ -145,7 +151,7 @@ def listing(models: list[str], jobs: list[tuple[str, str, str]], cache: Path) ->
             if m == model:
                 row[f"{lib} {precision}"] = _cell(zoo.artifact_path(model, lib, precision, cache))
         rows.append(row)
-    table: str = tabulate(rows, headers="keys", tablefmt="github")
+    table: str = tabulate(rows, headers="keys", tablefmt="github", missingval=NO_ROUTE)
     return table
 
 
@@ -158,7 +164,7 @@ def _count(n: int) -> str:
 
 def _cell(path: Path) -> str:
     if not zoo.complete(path):
-        return "—"
+        return NOT_BUILT
     damage = zoo.damage(path)
     if damage:
         return "damaged: rebuilt on next use"

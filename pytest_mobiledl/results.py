@@ -120,6 +120,10 @@ class Results:
                 terminalreporter.write_line(line, yellow=True)
             for line in self.regressions:
                 terminalreporter.write_line(line, red=True, bold=True)
+            from pytest_mobiledl.report.conditions import lines  # phones' temperatures, clocks, throttling
+
+            for line in lines(self.records):
+                terminalreporter.write_line(line)
             if self.page_note:
                 terminalreporter.write_line(self.page_note)
 

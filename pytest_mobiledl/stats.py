@@ -15,7 +15,9 @@ Method (docs/statistics.md has the reasoning and references):
   change is the ratio of geometric means, with its CI and p-value; two builds whose repeats ran
   in alternation (``--variant``) are compared pair by pair (paired t on the logs);
 - a family of comparisons (all items of a session compare) is controlled with
-  Benjamini–Hochberg; the libraries of one fragmentation row with Holm.
+  Benjamini–Hochberg; the libraries of one fragmentation row with Holm (``adjust``).
+
+Pairing by blocks, verdict words and the gate are ``compare.py``'s, on top of these.
 
 Fewer than two repeats on either side cannot estimate the between-process variance: the CI is
 then ``None`` and a comparison says it cannot tell, rather than guess from one process.
@@ -24,7 +26,7 @@ then ``None`` and a comparison says it cannot tell, rather than guess from one p
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -139,41 +141,6 @@ def adjust(pvalues: Sequence[float], method: str = "bh") -> list[float]:
         running = max(running, min(1.0, (len(p) - rank) * p[index]))
         adjusted[index] = running
     return [float(v) for v in adjusted]
-
-
-def verdicts(changes: Mapping[str, Change], alpha: float = ALPHA) -> dict[str, str]:
-    """``slower``, ``faster``, ``no change`` or ``cannot tell`` per key, BH-controlled over the family."""
-    told = [key for key, change in changes.items() if change.told]
-    q = dict(zip(told, adjust([changes[k].pvalue or 0.0 for k in told]), strict=True))
-    out = {}
-    for key, change in changes.items():
-        if not change.told:
-            out[key] = "cannot tell"
-        elif q[key] < alpha:
-            out[key] = "slower" if change.ratio > 1 else "faster"
-        else:
-            out[key] = "no change"
-    return out
-
-
-def gate(changes: Mapping[str, Change], threshold_pct: float, alpha: float = ALPHA) -> list[str]:
-    """Keys whose slowdown is established (BH-controlled) and at least ``threshold_pct``."""
-    decided = verdicts(changes, alpha)
-    return [key for key, change in changes.items()
-            if decided[key] == "slower" and change.pct >= threshold_pct]
-
-
-def fastest(candidates: Mapping[str, Sequence[float]], alpha: float = ALPHA) -> list[str]:
-    """The fastest candidate and every one the data cannot tell from it (Holm within the row).
-
-    One name is a winner; several are a tie, fastest first by their typical value.
-    """
-    ranked = sorted(candidates, key=lambda name: estimate(candidates[name]).value)
-    best, rest = ranked[0], ranked[1:]
-    changes = [compare(candidates[best], candidates[name]) for name in rest]
-    told = [i for i, change in enumerate(changes) if change.told]
-    q = dict(zip(told, adjust([changes[i].pvalue or 0.0 for i in told], "holm"), strict=True))
-    return [best] + [name for i, name in enumerate(rest) if i not in q or q[i] >= alpha]
 
 
 def _logs(values: Sequence[float]) -> np.ndarray:

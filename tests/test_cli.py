@@ -17,7 +17,7 @@ def test_build_then_list_shows_size_and_parity(tmp_path: Path) -> None:
     args = ["--models=tiny_cnn", "--libs=onnxruntime", f"--model-cache={tmp_path}"]
     listed = mobiledl("models", "list", *args)
     assert listed.returncode == 0, listed.stderr
-    assert "| tiny_cnn " in listed.stdout and "| —" in listed.stdout  # not built yet
+    assert "| tiny_cnn " in listed.stdout and "| not built " in listed.stdout
     assert "input:1x3x32x32" in listed.stdout and "1.56 K" in listed.stdout  # params, computed
     built = mobiledl("models", "build", *args)
     assert built.returncode == 0, built.stderr
@@ -40,3 +40,21 @@ def test_a_model_cache_that_is_a_file_is_one_line(tmp_path: Path) -> None:
     assert done.returncode == 2
     assert done.stderr.strip() == (f"mobiledl: --model-cache={tmp_path / 'file'}: {tmp_path / 'file'} is a file, "
                                    "not a folder; give a folder for converted models")
+
+
+def test_a_model_files_listing_tells_no_route_from_not_built(model_cache: Path, tmp_path: Path) -> None:
+    from pytest_mobiledl import zoo
+
+    path = tmp_path / "net.onnx"
+    path.write_bytes(zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache).path.read_bytes())
+    done = mobiledl("models", f"--models={path}", "--libs=onnxruntime,ncnn", "--precisions=fp32,int8",
+                    f"--model-cache={tmp_path / 'cache'}")
+    assert done.returncode == 0, done.stderr
+    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[3:-1]]
+            for line in done.stdout.splitlines() if line.startswith("| ") and "library" not in line}
+    assert rows["onnxruntime"] == ["not built", "not built"]  # fp32, int8
+    assert rows["ncnn"] == ["not built", "no route"]  # ncnn has no int8 route
+    assert rows["pytorch"] == ["no route", "no route"]  # no route from an ONNX file at all
+    assert rows["tflite"] == ["no route", "no route"]  # LiteRT takes no .onnx
+    assert rows["mnn"] == ["not in --libs", "not in --libs"]  # it has a route; it was not asked for
+    assert "—" not in done.stdout

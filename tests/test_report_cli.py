@@ -6,13 +6,15 @@ import csv
 import json
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from test_report_analyses import RECORDS
 
 from pytest_mobiledl import cli
-from pytest_mobiledl.record import RunRecord
+from pytest_mobiledl.emulator import Farm
+from pytest_mobiledl.record import RunRecord, from_dict
 
 RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=10", "--libs=onnxruntime,tflite", "--repeats=2"]
 
@@ -48,8 +50,8 @@ def test_two_saved_runs_of_the_plugin_are_merged_run_by_run(bench_dir: pytest.Py
     assert done.returncode == 0, done.stderr
     out = bench_dir.path / "out"
     names = sorted(p.stem for p in out.glob("*.csv"))
-    assert names == sorted(["fragmentation", "gap", "impact", "cold_warm", "memory", "stability", "parity",
-                            "environment"])
+    assert names == sorted(["runs", "fragmentation", "gap", "variants", "impact", "cold_warm", "memory", "stability",
+                            "conditions", "parity", "environment"])
     with (out / "stability.csv").open() as f:
         rows = list(csv.DictReader(f))
     # 2 libraries × 2 runs, never pooled: each row holds its own run's 2 repeats.
@@ -60,6 +62,79 @@ def test_two_saved_runs_of_the_plugin_are_merged_run_by_run(bench_dir: pytest.Py
     for page in (out / "report.html", bench_dir.path / "session.html"):
         text = page.read_text()
         assert text.count("data:image/png;base64,") >= 2 and "http://" not in text and "https://" not in text
+
+
+def mobiledl_report(cwd: Path, *argv: str) -> tuple[int, str, str]:
+    """The ``mobiledl report`` command in its own process (pytester's tests unload what they import)."""
+    done = subprocess.run([str(Path(sys.executable).with_name("mobiledl")), "report", *argv], capture_output=True,
+                          text=True, cwd=cwd)
+    return done.returncode, done.stdout, done.stderr
+
+
+def test_runs_with_variants_make_every_report(bench_dir: pytest.Pytester) -> None:
+    # Two builds of onnxruntime (this interpreter twice) beside tflite, then a plain run: the report
+    # of a --variant run used to end in KeyError ('…', 'onnxruntime@a'), in the session and after.
+    builds = ["--variant", f"onnxruntime@a={sys.executable}", "--variant", f"onnxruntime@b={sys.executable}"]
+    first = bench_dir.runpytest_subprocess(*RUN, *builds, "--benchmark-autosave", "--mobiledl-report=session.html")
+    first.assert_outcomes(passed=6)
+    first.stdout.fnmatch_lines(["mobiledl: HTML report written to session.html"])
+    assert "INTERNALERROR" not in first.stdout.str() + first.stderr.str()
+    bench_dir.runpytest_subprocess(*RUN, "--benchmark-autosave").assert_outcomes(passed=4)
+    golden = Path(__file__).parent / "golden"
+    old = journal(bench_dir.path / "old.jsonl", [from_dict(json.loads((golden / f"record_v{v}.json").read_text()))
+                                                 .with_(repeat=v) for v in (1, 2)], header=False)
+    session = sorted((bench_dir.path / ".benchmarks" / "mobiledl-journal").glob("*.jsonl"))[0]  # the first
+    saved_runs = sorted((bench_dir.path / ".benchmarks").rglob("0*.json"))
+    assert len(saved_runs) == 2
+
+    code, out, err = mobiledl_report(bench_dir.path, ".benchmarks", "--html", "out.html", "--csv", "out")
+    assert code == 0, err
+    with (bench_dir.path / "out" / "stability.csv").open() as f:
+        rows = sorted((r["lib"], r["run"], r["repeats"]) for r in csv.DictReader(f))
+    # builds keep their label; a build in two runs is named by its run
+    assert rows == [("onnxruntime", "0002", "2"), ("onnxruntime@a", "0001", "2"),
+                    ("onnxruntime@b", "0001", "2"), ("tflite @0001", "0001", "2"), ("tflite @0002", "0002", "2")]
+    with (bench_dir.path / "out" / "impact.csv").open() as f:
+        [impact] = list(csv.DictReader(f))
+    assert impact["build ×"] != "—"  # onnxruntime's three builds are one library's
+    with (bench_dir.path / "out" / "variants.csv").open() as f:
+        ab = [(r["run"], r["variant"]) for r in csv.DictReader(f)]
+    assert ab == [("0001", "onnxruntime@a"), ("0001", "onnxruntime@b")]  # within the run that interleaved them
+    assert "onnxruntime@a" in out and "onnxruntime@b" in out
+
+    # a journal (the variant session's), a saved run and records of schema 1 and 2, together
+    code, out, err = mobiledl_report(bench_dir.path, str(session), str(saved_runs[1]), str(old), "--csv", "mix")
+    assert code == 0, err
+    with (bench_dir.path / "mix" / "runs.csv").open() as f:
+        legend = {r["file"]: r["run"] for r in csv.DictReader(f)}
+    assert legend == {session.name: "r1", saved_runs[1].name: "0002", "old.jsonl": "old"}  # the session's tag: short
+    assert "@r1" in out and session.stem not in out.split("Runs:")[0]
+    for page in (bench_dir.path / "out.html", bench_dir.path / "session.html"):
+        text = page.read_text()
+        assert "onnxruntime@b" in text and text.count("data:image/png;base64,") >= 2
+
+
+def test_a_phones_conditions_reach_the_terminal_and_the_page(bench_dir: pytest.Pytester,
+                                                            make_adb_farm: Callable[..., Farm]) -> None:
+    farm = make_adb_farm(devices=1)
+    farm.devices[0].sysfs.heat(55.0, seconds=600.0, trigger="taskset")  # cool until the run starts, then throttled
+    serial = farm.serials[0]
+    result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--warmup=1", "--iterations=5",
+                                            "--libs=onnxruntime", f"--devices=host,{serial}",
+                                            f"--adb-server={farm.server}", "--mobiledl-report=page.html")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines([
+        f"mobiledl conditions: {serial}: CPU * → * °C (median before → after; hottest *), lowest clock 0.* of max, "
+        "throttled in 1 of 1 runs, hot start in 0 of 1",
+        f"mobiledl conditions: {serial} is emulated: latencies of this machine, not of a phone; {serial}, host share "
+        "this machine's cores*"])
+    page = (bench_dir.path / "page.html").read_text()
+    assert 'id="plot-conditions"' in page and 'id="conditions"' in page
+    table = page.split('id="conditions"')[1].split("</section>")[0]
+    assert serial in table and "1 of 1" in table and ">host<" not in table  # the host reports no state
+    environment = page.split('id="environment"')[1]
+    assert "LB8000 loopback (emulated on this machine's CPU)" in environment  # ro.soc.model, ro.board.platform
+    assert "Android 14 (SDK 34)" in environment
 
 
 def test_journals_are_read_and_their_header_skipped(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

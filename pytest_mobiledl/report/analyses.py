@@ -1,9 +1,12 @@
 """The paper's analyses over merged runs: pandas frames, no I/O.
 
 ``cases`` is the one frame every table and plot starts from: a row per case *per run*, so the
-same item measured in two runs stays two rows. Where a library appears in several runs of one
-place, its ``lib`` label names the version and the run (``onnxruntime 1.20 @0003``): the session
-tables (fragmentation, gap) then rank those as candidates of their own instead of pooling them.
+same item measured in two runs stays two rows. Runs go by short tags (``run_tags``: pytest-benchmark's
+number, else ``r1``, ``r2``…; the ``runs`` table is their legend). Where a library appears in several
+runs of one place, its ``lib`` label names the run, and the version where versions differ
+(``onnxruntime 1.20 @0003``): the session tables (fragmentation, gap) then rank those as candidates
+of their own instead of pooling them. A ``--variant`` build keeps its label (``onnxruntime@old``);
+``base_lib`` is the library, ``variant`` the build's label: two builds of one library are one library.
 
 Ratios between configurations (impact) are Welch comparisons on the per-repeat values, with
 their 95 % CIs (``stats.compare``); "×2.0" means the slower configuration takes twice as long.
@@ -12,12 +15,12 @@ their 95 % CIs (``stats.compare``); "×2.0" means the slower configuration takes
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pytest_mobiledl import stats
+from pytest_mobiledl import compare, stats
 from pytest_mobiledl.record import FLAGS
-from pytest_mobiledl.report import tables
+from pytest_mobiledl.report import conditions, tables
 from pytest_mobiledl.report.inputs import Run
 
 if TYPE_CHECKING:
@@ -32,21 +35,61 @@ def cases(runs: Sequence[Run]) -> pd.DataFrame:
     """One row per (run, case): the session frame's columns plus cold start, memory and stability."""
     import pandas as pd
 
+    tags = run_tags(runs)
     parts = []
     for run in runs:
         df = tables.frame(run.records)
         if df.empty:
             continue
         extra = _extras(run.records)
-        df["run"] = run.label
-        df["base_lib"] = df["lib"]
+        df["run"] = tags[run.label]
+        df["base_lib"] = [lib.partition("@")[0] for lib in df["lib"]]
+        df["variant"] = [lib.partition("@")[2] for lib in df["lib"]]
         for column in next(iter(extra.values())):
             df[column] = [extra[_key(row)][column] for row in df.itertuples()]
         parts.append(df)
     if not parts:
-        return pd.DataFrame(columns=[*tables.CASE, "run", "base_lib"])
+        return pd.DataFrame(columns=[*tables.CASE, "version", "values", "estimate", "median_ms", "statistic",
+                                     "parity_failed", "rel_err", "run", "base_lib", "variant"])
     df = pd.concat(parts, ignore_index=True)
     return _distinguish(df)
+
+
+#: A run's own label up to this length is its tag (pytest-benchmark's ``0003``); longer ones get ``rN``.
+SHORT_LABEL = 8
+
+
+def run_tags(runs: Sequence[Run]) -> dict[str, str]:
+    """Run label → the short tag tables and plots use; ``runs_legend`` lists them.
+
+    A journal's label is its session (``20261206T181634-19971``): in a ranking label and a heatmap
+    column it made cells ~230 characters wide, so long labels become ``r1``, ``r2``… in run order.
+    """
+    tags = {run.label: run.label if len(run.label) <= SHORT_LABEL else f"r{k}" for k, run in enumerate(runs, 1)}
+    if len(set(tags.values())) < len(tags):  # a short label that reads like another run's tag
+        tags = {run.label: f"r{k}" for k, run in enumerate(runs, 1)}
+    return tags
+
+
+def runs_legend(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The legend of the run tags: each run's file, when it was made, its devices and builds.
+
+    With ``df`` (``cases``, maybe filtered), only the runs, devices and libraries it shows.
+    """
+    import pandas as pd
+
+    tags = run_tags(runs)
+    shown = None if df is None else set(zip(df["run"], df["device"], df["base_lib"], strict=True))
+    rows = []
+    for run in runs:
+        records = [r for r in run.records
+                   if shown is None or (tags[run.label], r.device.get("serial", "?"), r.lib) in shown]
+        if records:
+            rows.append({"run": tags[run.label], "file": run.path.name, "when": run.when[:19] or "—",
+                         "devices": ", ".join(sorted({str(r.device.get("serial", "?")) for r in records})),
+                         "libraries": ", ".join(sorted({f"{tables.lib_name(r)} {r.lib_version}" for r in records})),
+                         "records": len(records)})
+    return pd.DataFrame(rows, columns=["run", "file", "when", "devices", "libraries", "records"])
 
 
 def filtered(df: pd.DataFrame, models: Sequence[str] = (), libs: Sequence[str] = (),
@@ -58,13 +101,31 @@ def filtered(df: pd.DataFrame, models: Sequence[str] = (), libs: Sequence[str] =
     return df[mask].reset_index(drop=True)
 
 
+def variants(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataFrame:
+    """The session's A/B table (``tables.variants``) of each run that holds --variant builds, with
+    its run tag: builds are compared within the run that interleaved them, never across runs."""
+    import pandas as pd
+
+    tags = run_tags(runs)
+    shown = None if df is None else set(zip(df["run"], df["device"], df["base_lib"], df["model"], strict=True))
+    parts = []
+    for run in runs:
+        records = [r for r in run.records if r.engine_options.get("variant") and
+                   (shown is None or (tags[run.label], r.device.get("serial", "?"), r.lib, r.model) in shown)]
+        if records:
+            table, _ = tables.variants({run.label: records})
+            parts.append(table.assign(run=tags[run.label])[["run", *table.columns]])
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
 def impact(df: pd.DataFrame) -> pd.DataFrame:
     """RQ2 per model × device: the library's spread against int8, fp16, threads and an accelerator.
 
-    The library spread is slowest ÷ fastest library, each at its best thread count, on the
-    reference configuration (CPU, fp32). Every other factor is measured within the fastest
-    library: reference ÷ the best run with that change (int8, fp16, the best thread count
-    against the fewest, the best non-CPU backend).
+    The library spread is slowest ÷ fastest library, each at its best thread count and build, on
+    the reference configuration (CPU, fp32); builds of one library (``--variant``s, versions from
+    several runs) are that library's candidates, not libraries, and their own spread is ``build ×``.
+    Every other factor is measured within the fastest build: reference ÷ the best run with that
+    change (int8, fp16, the best thread count against the fewest, the best non-CPU backend).
     """
     import pandas as pd
 
@@ -74,20 +135,37 @@ def impact(df: pd.DataFrame) -> pd.DataFrame:
         ref = group[(group["backend"] == REFERENCE[0]) & (group["precision"] == REFERENCE[1])]
         if ref.empty:
             continue
-        best = tables.best_per_lib(ref, [])
-        first, last = best.iloc[0], best.iloc[-1]
+        builds = tables.best_per_lib(ref, [])
+        libraries = builds.drop_duplicates("base_lib")  # each library at its fastest build
+        first, last = libraries.iloc[0], libraries.iloc[-1]
+        mine = builds[builds["base_lib"] == first["base_lib"]]
         within = group[group["lib"] == first["lib"]]
         factors = {
-            "library": stats.compare(first["values"], last["values"]) if len(best) > 1 else None,
+            "library": compare.paired(first["records"], last["records"])[0] if len(libraries) > 1 else None,
+            "build": compare.paired(mine.iloc[0]["records"], mine.iloc[-1]["records"])[0] if len(mine) > 1 else None,
             "int8": _speedup(first, _best(within, precision="int8", backend="cpu")),
             "fp16": _speedup(first, _best(within, precision="fp16", backend="cpu")),
             "threads": _threads(ref[ref["lib"] == first["lib"]]),
             "accelerator": _speedup(first, _best(within[within["backend"] != "cpu"])),
         }
-        rows.append({"model": model, "device": device, "best library": tables._label(first),
+        leaders, _ = compare.fastest({row.lib: row.records for row in libraries.itertuples()})
+        by_lib = {row.lib: row for row in libraries.itertuples()}
+        rows.append({"model": model, "device": device,
+                     "fastest library": (tables._label(first) if len(leaders) == 1 else
+                                         "tie: " + " ≈ ".join(tables._label(by_lib[lib]) for lib in leaders)),
                      **{f"{name} ×": _times(change) for name, change in factors.items()},
                      "largest": _largest(factors)})
     return pd.DataFrame(rows)
+
+
+IMPACT_NOTE = ("library ×: slowest ÷ fastest library on CPU fp32, each at its best thread count and build; "
+               "build ×: within the fastest library, slowest ÷ fastest of its builds (--variant builds, or "
+               "versions from several runs); the other factors within the fastest build: CPU fp32 ÷ the best "
+               "run with int8, fp16, an accelerator, or the fewest threads ÷ the best thread count. Each with "
+               "its 95 % CI (Welch on logs); tie: the CI includes 1, no difference shown; n/a: fewer than 2 "
+               "repeats, no CI, so no ratio; — where the runs hold no such configuration. largest names a "
+               "factor only where its CI excludes 1 and lies wholly beyond every other factor's CI (a "
+               "conservative test); otherwise it names the factors the data cannot tell apart")
 
 
 def cold_warm(df: pd.DataFrame) -> pd.DataFrame:
@@ -97,7 +175,7 @@ def cold_warm(df: pd.DataFrame) -> pd.DataFrame:
                 "load_ms", "init_ms", "first_ms", "median_ms"]].rename(
         columns={"load_ms": "load ms", "init_ms": "init ms", "first_ms": "first inference ms",
                  "median_ms": "warm ms"})
-    out["cold ÷ warm"] = rows["first_ms"] / rows["median_ms"]
+    out["first inference ÷ warm"] = rows["first_ms"] / rows["median_ms"]
     return _rounded(out.sort_values(["model", "device", "lib", "threads", "run"]))
 
 
@@ -147,31 +225,49 @@ def environment(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataF
     """
     import pandas as pd
 
-    shown = None if df is None else set(zip(df["run"], df["device"], df["base_lib"], df["model"], strict=True))
+    tags = run_tags(runs)
+    shown = None if df is None else set(zip(df["run"], df["device"], df["base_lib"], df["variant"], df["model"],
+                                            strict=True))
     rows = []
     for run in runs:
         by_device: dict[str, list[Any]] = {}
         for r in run.records:
-            if shown is not None and (run.label, r.device.get("serial", "?"), r.lib, r.model) not in shown:
+            where = (tags[run.label], r.device.get("serial", "?"), r.lib, r.engine_options.get("variant") or "",
+                     r.model)
+            if shown is not None and where not in shown:
                 continue
             by_device.setdefault(str(r.device.get("serial", "?")), []).append(r)
         for serial, records in sorted(by_device.items()):
             info = records[0].device
-            flags = sorted({(f, r.lib) for r in records for f in r.flags})
+            flags = sorted({(f, tables.lib_name(r)) for r in records for f in r.flags})
             rows.append({
-                "run": run.label, "when": run.when[:19], "device": serial,
-                "model": info.get("model", "?"), "cpu": info.get("cpu", "?"), "cores": info.get("cores", "?"),
-                "system": info.get("system", "?"),
-                "libraries": ", ".join(sorted({f"{r.lib} {r.lib_version}" for r in records})),
+                "run": tags[run.label], "when": run.when[:19] or "—", "device": serial,
+                "model": info.get("model", "?"), "cpu": _cpu(info), "cores": info.get("cores", "?"),
+                "system": _system(info),
+                "libraries": ", ".join(sorted({f"{tables.lib_name(r)} {r.lib_version}" for r in records})),
                 "flags": "; ".join(f"{lib}: {flag} ({FLAGS[flag]})" for flag, lib in flags) or "—",
             })
     return pd.DataFrame(rows)
 
 
+def _cpu(info: Mapping[str, Any]) -> str:
+    """The host's CPU model; a phone's SoC (``ro.soc.model``, else its board platform)."""
+    cpu = str(info.get("cpu") or " ".join(str(info[k]) for k in ("soc", "board") if info.get(k))[:40] or "?")
+    return f"{cpu} (emulated on this machine's CPU)" if conditions.emulated(info) else cpu
+
+
+def _system(info: Mapping[str, Any]) -> str:
+    if info.get("system"):
+        return str(info["system"])
+    if info.get("release") or info.get("sdk"):
+        return f"Android {info.get('release') or '?'} (SDK {info.get('sdk') or '?'})"
+    return "?"
+
+
 def _extras(records: Sequence[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
     grouped: dict[tuple[Any, ...], list[Any]] = {}
     for r in records:
-        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, r.lib)
+        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, tables.lib_name(r))
         grouped.setdefault(key, []).append(r)
     out = {}
     for key, rs in grouped.items():
@@ -187,6 +283,8 @@ def _extras(records: Sequence[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
             "flags": ", ".join(sorted({f for r in rs for f in r.flags})),
             "artifact": rs[0].artifact_sha256, "parities": [dict(r.parity) for r in rs if r.parity is not None],
             "samples": [s for r in rs for s in (r.samples_ms or (r.median_ms,))],
+            "states": [(r.median_ms, r.conditions.get("cpu_temp_c_before"), r.conditions.get("cpu_temp_c_after"),
+                        r.conditions.get("freq_lowest_ratio"), "throttled" in r.flags) for r in rs],
         }
     return out
 
@@ -196,14 +294,12 @@ def _key(row: Any) -> tuple[Any, ...]:
 
 
 def _distinguish(df: pd.DataFrame) -> pd.DataFrame:
-    """Name version and run where one library on one device comes from several runs.
-
-    Per device, not per row, so a library keeps one label across models and precisions.
-    """
-    runs = df.groupby(["device", "base_lib"])["run"].transform("nunique")
-    several = runs > 1
-    df.loc[several, "lib"] = df.loc[several, "base_lib"] + " " + df.loc[several, "version"] + " @" \
-        + df.loc[several, "run"]
+    """Name the run, and the version where versions differ, where one build comes from several
+    runs. Over all devices, so a build keeps one label across models and devices (one heatmap column)."""
+    several = df.groupby("lib")["run"].transform("nunique") > 1
+    versions = df.groupby("lib")["version"].transform("nunique") > 1
+    name = df["lib"].where(~versions, df["lib"] + " " + df["version"])
+    df.loc[several, "lib"] = name[several] + " @" + df.loc[several, "run"]
     return df
 
 
@@ -214,8 +310,9 @@ def _best(df: pd.DataFrame, **where: str) -> Any | None:
 
 
 def _speedup(reference: Any, other: Any | None) -> stats.Change | None:
-    """reference ÷ other: how many times faster the change makes it (below 1: slower)."""
-    return None if other is None else stats.compare(other["values"], reference["values"])
+    """reference ÷ other: how many times faster the change makes it (below 1: slower); paired where
+    both ran in the same blocks (thread counts), else unpaired (a precision or backend is another block)."""
+    return None if other is None else compare.paired(other["records"], reference["records"])[0]
 
 
 def _threads(df: pd.DataFrame) -> stats.Change | None:
@@ -229,21 +326,39 @@ def _times(change: stats.Change | None) -> str:
     if change is None:
         return "—"
     if change.low is None or change.high is None:
-        return f"{change.ratio:.2f} [n/a]"
-    return f"{change.ratio:.2f} [{change.low:.2f}, {change.high:.2f}]"
+        return "n/a (< 2 repeats)"
+    cell = f"{change.ratio:.2f} [{change.low:.2f}, {change.high:.2f}]"
+    return cell if _established(change) else f"tie: {cell}"
+
+
+def _established(change: stats.Change) -> bool:
+    return change.low is not None and change.high is not None and not change.low <= 1 <= change.high
+
+
+def _size(change: stats.Change) -> tuple[float, float, float]:
+    """How far a factor moves latency, either way: the ratio and its CI folded above 1."""
+    assert change.low is not None and change.high is not None
+    if change.ratio >= 1:
+        return change.ratio, max(change.low, 1.0), change.high
+    return 1 / change.ratio, max(1 / change.high, 1.0), 1 / change.low
 
 
 def _largest(factors: dict[str, stats.Change | None]) -> str:
-    """The factor that moves latency most, and whether the data can tell it from the runner-up."""
-    known = sorted(((name, c) for name, c in factors.items() if c is not None), key=lambda x: -x[1].ratio)
-    if not known:
+    """The factor that moves latency most, named only where the CIs establish it."""
+    measured = {name: c for name, c in factors.items() if c is not None}
+    if not measured:
         return "—"
-    (name, top), rest = known[0], known[1:]
-    if not rest:
-        return f"{name} (only factor measured)"
-    second_name, second = rest[0]
-    clear = top.low is not None and second.high is not None and top.low > second.high
-    return f"{name} ×{top.ratio:.2f} > {second_name} ×{second.ratio:.2f}" + ("" if clear else " (CIs overlap)")
+    sized = {name: _size(c) for name, c in measured.items() if c.low is not None and c.high is not None}
+    untold = sorted(set(measured) - set(sized))
+    if not sized:
+        return "cannot tell: fewer than 2 repeats"
+    top = max(sized, key=lambda name: sized[name][0])
+    rivals = [name for name in sized if name != top and sized[name][2] >= sized[top][1]]
+    if _established(measured[top]) and not rivals and not untold:
+        return top if len(measured) > 1 else f"{top} (the only factor measured)"
+    if not any(_established(c) for c in measured.values()):
+        return "no factor established" + (f" ({', '.join(untold)}: < 2 repeats)" if untold else "")
+    return "cannot tell: " + " ≈ ".join([top, *sorted(rivals, key=lambda n: -sized[n][0]), *untold])
 
 
 def _cv(values: Sequence[float] | None) -> float | None:

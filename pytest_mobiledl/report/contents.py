@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from pytest_mobiledl.report import analyses, tables
+from pytest_mobiledl.report import analyses, conditions, tables
 from pytest_mobiledl.report.inputs import Run
 
 if TYPE_CHECKING:
@@ -24,24 +24,30 @@ class Table:
 def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
     """Every table of the report over ``df`` (``analyses.cases`` of ``runs``, maybe filtered)."""
     ranked = df if df["base_lib"].nunique() > 1 or df["lib"].nunique() > 1 else df.iloc[0:0]
+    libraries = df if df["base_lib"].nunique() > 1 else df.iloc[0:0]  # builds of one library have no gap
     return [
+        Table("runs", "Runs: the tags the tables use", "each saved run or journal read, oldest first",
+              analyses.runs_legend(runs, df)),
         Table("fragmentation", "Fragmentation: the fastest library per model × device × backend × precision",
               tables._footnote(df) if not df.empty else "", _or_empty(tables.fragmentation, ranked)),
         Table("gap", "Gap: slowest ÷ fastest library per model × device",
-              "each library at its best thread count; 95 % CI of the ratio (Welch on logs)",
-              _or_empty(tables.gap, ranked)),
+              "each library at its best thread count and build; 95 % CI of the ratio, paired within blocks "
+              "(Welch on logs for runs saved before blocks); a CI that holds 1 names neither",
+              _or_empty(tables.gap, libraries)),
+        Table("variants", "Variants: each --variant build against its case's first build, within its run",
+              tables.variants_note(None), analyses.variants(runs, df)),
         Table("impact", "Impact (RQ2): does the choice of library outweigh int8, fp16, threads and accelerators?",
-              "library ×: slowest ÷ fastest library on CPU fp32, each at its best thread count; the other "
-              "factors within the fastest library: CPU fp32 ÷ the best run with int8, fp16, an accelerator, "
-              "or the best thread count ÷ the fewest; — where the runs hold no such configuration",
-              analyses.impact(df)),
+              analyses.IMPACT_NOTE, analyses.impact(df)),
         Table("cold_warm", "Cold vs warm (RQ4): load, init and first inference against the warm latency",
-              "medians over the repeats (fresh processes); warm ms is the typical latency", analyses.cold_warm(df)),
+              "medians over the repeats (fresh processes); warm ms is the typical latency; first inference ÷ "
+              "warm: how much slower the first inference after init is than a warm one", analyses.cold_warm(df)),
         Table("memory", "Memory: peak resident memory of the process that ran the model",
               "median and max over the repeats", analyses.memory(df)),
         Table("stability", "Stability: how far each figure can be trusted",
               "CV % (repeats): between fresh processes; CV % (samples): within one process, median over the "
               "repeats; CI ± %: half-width of the 95 % CI, the smallest change detectable", analyses.stability(df)),
+        Table("conditions", "Conditions: the device's temperature, clocks and battery around its runs",
+              conditions.NOTE, conditions.table(runs, analyses.run_tags(runs), df)),
         Table("parity", "Parity: the worst error of each artifact against its source framework",
               "relative and absolute error of the converted model's output on the seeded input",
               analyses.parity(df)),

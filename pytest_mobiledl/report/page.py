@@ -25,30 +25,40 @@ th { background: #f3f3f3; position: sticky; top: 0; }
 tr:nth-child(even) td { background: #fafafa; }
 p.note { color: #555; font-size: 0.85em; max-width: 70em; }
 img { max-width: 100%; border: 1px solid #eee; }
-nav a { margin-right: 1em; }
+nav a { margin-right: 1em; } nav b { margin-right: 0.5em; color: #555; }
 .scroll { max-height: 40em; overflow: auto; }
 """
 
 
+#: Tables shown above the figures: the legend of the run tags the figures use.
+FIRST = ("runs",)
+
+
 def html_page(title: str, summary: str, sections: Sequence[Table], plots: Sequence[Plot]) -> str:
-    nav = " ".join(f'<a href="#plot-{p.name}">{p.name}</a>' for p in plots)
-    nav += " " + " ".join(f'<a href="#{t.name}">{t.name}</a>' for t in sections)
+    first = [t for t in sections if t.name in FIRST]
+    sections = [t for t in sections if t.name not in FIRST]
+    nav = ("<b>figures</b> " + " ".join(f'<a href="#plot-{p.name}">{p.name}</a>' for p in plots)
+           + " <b>tables</b> " + " ".join(f'<a href="#{t.name}">{t.name}</a>' for t in [*first, *sections]))
     parts = [f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>{html.escape(title)}</title>",
              f"<style>{STYLE}</style></head><body>", f"<h1>{html.escape(title)}</h1>",
              f'<p class="note">{html.escape(summary)}</p>', f"<nav>{nav}</nav>"]
+    parts += [_table(table) for table in first]
     for plot in plots:
         data = base64.b64encode(plot.png).decode("ascii")
         parts.append(f'<section id="plot-{plot.name}" class="plot"><h2>{html.escape(plot.title)}</h2>'
                      + (f'<p class="note">{html.escape(plot.note)}</p>' if plot.note else "")
                      + f'<img alt="{html.escape(plot.title)}" src="data:image/png;base64,{data}"></section>')
-    for table in sections:
-        body = ('<p class="note">nothing to show in these runs</p>' if table.frame.empty else
-                '<div class="scroll">' + table.frame.to_html(index=False, na_rep="—", border=0,
-                                                             classes=f"table-{table.name}") + "</div>")
-        parts.append(f'<section id="{table.name}" class="table"><h2>{html.escape(table.title)}</h2>'
-                     + (f'<p class="note">{html.escape(table.note)}</p>' if table.note else "") + body + "</section>")
+    parts += [_table(table) for table in sections]
     parts.append("</body></html>\n")
     return "\n".join(parts)
+
+
+def _table(table: Table) -> str:
+    body = ('<p class="note">nothing to show in these runs</p>' if table.frame.empty else
+            '<div class="scroll">' + table.frame.to_html(index=False, na_rep="—", border=0,
+                                                         classes=f"table-{table.name}") + "</div>")
+    return (f'<section id="{table.name}" class="table"><h2>{html.escape(table.title)}</h2>'
+            + (f'<p class="note">{html.escape(table.note)}</p>' if table.note else "") + body + "</section>")
 
 
 def text(sections: Sequence[Table]) -> str:
