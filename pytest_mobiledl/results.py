@@ -22,6 +22,7 @@ from pytest_mobiledl.record import RunRecord, from_dict
 if TYPE_CHECKING:
     from pytest_mobiledl.compare import Comparison
     from pytest_mobiledl.options import Selection
+    from pytest_mobiledl.report.contents import Table
 
 # report and stats load pandas, numpy and scipy: only when a session has results to show.
 
@@ -34,14 +35,11 @@ class Results:
         self.compare_fail = selection.compare_fail
         self.strict = selection.compare_strict
         self.variant_order = [(v.lib, v.label) for v in selection.variants]
-        self.variants: Any = None  # the A/B table, when a case ran under several --variant builds
-        self.trend: Any = None  # the sweep table, when a library ran under three builds or more
         self.records: list[RunRecord] = []  # every repeat, parity failures too: tables show them
         self.items: dict[str, list[RunRecord]] = {}  # item → its passed repeats: what is stored
         self.regressions: list[str] = []
         self.gate_notes: list[str] = []  # what the gate could not judge, and what would let it
-        self.changes: Any = None  # the changes table, when a saved run was compared
-        self.drift_note = ""
+        self.compared: list[Table] = []  # changes, variants, sweep: what this session compared
         self.page_note = ""  # where --mobiledl-report's page went
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -74,9 +72,12 @@ class Results:
         baseline = self._baseline()
         if baseline:
             from pytest_mobiledl import report
+            from pytest_mobiledl.report.contents import Table
 
-            table, found, self.drift_note = report.changes(self.items, baseline, self.compare_fail)
-            self.changes = None if table.empty else table
+            table, found, drift = report.changes(self.items, baseline, self.compare_fail)
+            if not table.empty:
+                self.compared.append(Table("changes", "Changes: against the saved run (--benchmark-compare)",
+                                           report.changes_note(self.compare_fail) + "\n" + drift, table))
             if self.compare_fail is not None:
                 self._gate(found, self.compare_fail)
         if self.variant_order:
@@ -96,36 +97,25 @@ class Results:
             self._summary(terminalreporter)
 
     def _summary(self, terminalreporter: pytest.TerminalReporter) -> None:
-        if self.records:
-            from pytest_mobiledl import report
+        if not self.records:
+            return
+        from tabulate import tabulate
 
-            sections = report.render(self.records)
-            from tabulate import tabulate
+        from pytest_mobiledl.report import conditions, contents
 
-            if self.changes is not None:
-                sections.append(("mobiledl changes: against the saved run (--benchmark-compare)",
-                                 tabulate(self.changes, headers="keys", tablefmt="github", showindex=False)
-                                 + "\n" + report.changes_note(self.compare_fail) + "\n" + self.drift_note))
-            if self.variants is not None:
-                sections.append(("mobiledl variants: each build against the case's first (--variant)",
-                                 tabulate(self.variants, headers="keys", tablefmt="github", showindex=False)
-                                 + "\n" + report.variants_note(self.compare_fail)))
-            if self.trend is not None:
-                sections.append(("mobiledl sweep: typical ms [95% CI] per build (--variant)",
-                                 tabulate(self.trend, headers="keys", tablefmt="github", showindex=False)))
-            for title, text in sections:
-                terminalreporter.write_sep("-", title)
-                terminalreporter.write_line(text)
-            for line in [*warnings(self.items, self.devices), *self.gate_notes]:
-                terminalreporter.write_line(line, yellow=True)
-            for line in self.regressions:
-                terminalreporter.write_line(line, red=True, bold=True)
-            from pytest_mobiledl.report.conditions import lines  # phones' temperatures, clocks, throttling
-
-            for line in lines(self.records):
-                terminalreporter.write_line(line)
-            if self.page_note:
-                terminalreporter.write_line(self.page_note)
+        for table in contents.session(self.records, self.compared):  # what the HTML page shows too
+            terminalreporter.write_sep("-", f"mobiledl {table.title[0].lower()}{table.title[1:]}")
+            if not table.frame.empty:
+                terminalreporter.write_line(tabulate(table.frame, headers="keys", tablefmt="github", showindex=False))
+            terminalreporter.write_line(table.note)
+        for line in [*warnings(self.items, self.devices), *self.gate_notes]:
+            terminalreporter.write_line(line, yellow=True)
+        for line in self.regressions:
+            terminalreporter.write_line(line, red=True, bold=True)
+        for line in conditions.lines(self.records):  # phones' temperatures, clocks, throttling
+            terminalreporter.write_line(line)
+        if self.page_note:
+            terminalreporter.write_line(self.page_note)
 
     def _page(self) -> None:
         """Write --mobiledl-report's page now, while the session's exit status can still say it failed."""
@@ -135,7 +125,7 @@ class Results:
 
         path = Path(self.page).expanduser()
         try:
-            cli.session_page(path, self.records)
+            cli.session_page(path, self.records, self.compared)
         except OSError as exc:
             self.regressions.append(f"mobiledl: --mobiledl-report={self.page}: cannot write ({exc.strerror})")
             return
@@ -153,14 +143,19 @@ class Results:
     def _variants(self) -> None:
         """The A/B table over the items that ran under --variant builds, gated like a saved run."""
         from pytest_mobiledl import report
+        from pytest_mobiledl.report.contents import Table
 
         table, found = report.variants(self.items, self.variant_order, self.compare_fail)
         if table.empty:
             return
-        self.variants = table
+        self.compared.append(Table("variants", "Variants: each build against the case's first (--variant)",
+                                   report.variants_note(self.compare_fail), table))
         trend = report.trend(report.sweep([r for records in self.items.values() for r in records]),
                              self.variant_order)
-        self.trend = None if trend.empty else trend
+        if not trend.empty:
+            self.compared.append(Table("sweep", "Sweep: typical ms [95% CI] per build (--variant)",
+                                       "each build's typical latency per case, in the order the builds were given",
+                                       trend))
         if self.compare_fail is not None:
             self._gate(found, self.compare_fail)
 

@@ -75,9 +75,11 @@ def test_summary_only_numbers_are_marked_as_means() -> None:
 
 
 def test_render_with_one_library_explains_instead_of_tabling() -> None:
-    [(_, text)] = report.render([*rec("tflite", [1.0]), *rec("tflite", [2.0], model="m2")])
-    assert "only one library measured (tflite)" in text
-    assert report.render([]) == []
+    from pytest_mobiledl.report import contents
+
+    [table] = contents.session([*rec("tflite", [1.0]), *rec("tflite", [2.0], model="m2")])
+    assert "only one library measured (tflite)" in table.note and table.frame.empty
+    assert contents.session([]) == []
 
 
 def test_parity_failures_are_not_ranked_and_are_named() -> None:

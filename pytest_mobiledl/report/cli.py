@@ -135,12 +135,13 @@ def write_html(path: Path, runs: Sequence[Run], df: pd.DataFrame, sections: Sequ
     write_atomic(path, html.encode("utf-8"))
 
 
-def session_page(path: Path, records: Sequence[RunRecord]) -> None:
-    """--mobiledl-report: the page over this session's records."""
-    from pytest_mobiledl.report import analyses
+def session_page(path: Path, records: Sequence[RunRecord], compared: Sequence[Table] = ()) -> None:
+    """--mobiledl-report: the page over this session's records, with the tables the session printed."""
+    from pytest_mobiledl.report import analyses, contents
 
     runs = [Run("session", path, tuple(records))]
-    write_html(path, runs, analyses.cases(runs))
+    df = analyses.cases(runs)
+    write_html(path, runs, df, contents.merged(contents.build(runs, df), contents.session(records, compared)))
 
 
 def _list(value: str) -> list[str]:

@@ -12,6 +12,8 @@ from pytest_mobiledl.report.inputs import Run
 if TYPE_CHECKING:
     import pandas as pd
 
+    from pytest_mobiledl.record import RunRecord
+
 
 @dataclass(frozen=True)
 class Table:
@@ -21,6 +23,36 @@ class Table:
     frame: pd.DataFrame
 
 
+FRAGMENTATION = "Fragmentation: the fastest library per model × device × backend × precision"
+GAP = "Gap: slowest ÷ fastest library per model × device"
+GAP_NOTE = ("each library at its best thread count and build; 95 % CI of the ratio, paired within blocks (Welch on "
+            "logs for runs saved before blocks); a CI that holds 1 names neither")
+
+
+def session(records: Sequence[RunRecord], compared: Sequence[Table] = ()) -> list[Table]:
+    """The tables a session prints: who wins where and by how much, then what it compared (changes,
+    variants, sweep, made by ``results.py``) — the same ``Table``s its HTML page shows."""
+    import pandas as pd
+
+    df = tables.frame(records)
+    if df.empty:
+        return list(compared)
+    libraries = sorted(df["library"].unique())  # builds of one library (--variant) are one library
+    if len(libraries) < 2:
+        ranked = [Table("fragmentation", "Fragmentation", f"only one library measured ({libraries[0]}): no "
+                        "fragmentation or gap to show; select more with --libs", pd.DataFrame())]
+    else:
+        ranked = [Table("fragmentation", FRAGMENTATION, tables._footnote(df), tables.fragmentation(df)),
+                  Table("gap", GAP, GAP_NOTE, tables.gap(df))]
+    return [*ranked, *compared]
+
+
+def merged(report: Sequence[Table], session: Sequence[Table]) -> list[Table]:
+    """The report's tables with the session's own in place of those of the same name, the rest after."""
+    own = {t.name: t for t in session}
+    return [own.pop(t.name, t) for t in report] + list(own.values())
+
+
 def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
     """Every table of the report over ``df`` (``analyses.cases`` of ``runs``, maybe filtered)."""
     ranked = df if df["base_lib"].nunique() > 1 or df["lib"].nunique() > 1 else df.iloc[0:0]
@@ -28,12 +60,9 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
     return [
         Table("runs", "Runs: the tags the tables use", "each saved run or journal read, oldest first",
               analyses.runs_legend(runs, df)),
-        Table("fragmentation", "Fragmentation: the fastest library per model × device × backend × precision",
-              tables._footnote(df) if not df.empty else "", _or_empty(tables.fragmentation, ranked)),
-        Table("gap", "Gap: slowest ÷ fastest library per model × device",
-              "each library at its best thread count and build; 95 % CI of the ratio, paired within blocks "
-              "(Welch on logs for runs saved before blocks); a CI that holds 1 names neither",
-              _or_empty(tables.gap, libraries)),
+        Table("fragmentation", FRAGMENTATION, tables._footnote(df) if not df.empty else "",
+              _or_empty(tables.fragmentation, ranked)),
+        Table("gap", GAP, GAP_NOTE, _or_empty(tables.gap, libraries)),
         Table("variants", "Variants: each --variant build against its case's first build, within its run",
               tables.variants_note(None), analyses.variants(runs, df)),
         Table("impact", "Impact (RQ2): does the choice of library outweigh int8, fp16, threads and accelerators?",

@@ -248,27 +248,6 @@ def _case_name(key: tuple[Any, ...]) -> str:
     return f"{device}-{model}-{backend}-{precision}-t{threads}"
 
 
-def render(records: Sequence[RunRecord]) -> list[tuple[str, str]]:
-    """(title, text) sections for the terminal."""
-    from tabulate import tabulate
-
-    if not records:
-        return []
-    df = frame(records)
-    libs = sorted(df["library"].unique())  # builds of one library (--variant) are one library
-    if len(libs) < 2:
-        return [("mobiledl", f"only one library measured ({libs[0]}): no fragmentation or gap to show; "
-                             "select more with --libs")]
-    sections = [("mobiledl fragmentation: fastest library per model × device × backend × precision",
-                 tabulate(fragmentation(df), headers="keys", tablefmt="github", showindex=False)
-                 + "\n" + _footnote(df))]
-    gaps = gap(df)
-    if not gaps.empty:
-        sections.append(("mobiledl gap: slowest ÷ fastest library per model × device",
-                         tabulate(gaps, headers="keys", tablefmt="github", showindex=False)))
-    return sections
-
-
 def _footnote(df: pd.DataFrame) -> str:
     repeats = sorted({len(v) for v in df["values"]})
     few = " — below 2 repeats no CI can be told: run with --repeats=5" if repeats[0] < 2 else ""
