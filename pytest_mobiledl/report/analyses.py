@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_mobiledl import compare, stats
 from pytest_mobiledl.record import FLAGS
 from pytest_mobiledl.report import conditions, tables
-from pytest_mobiledl.report.inputs import Run
+from pytest_mobiledl.report.inputs import PARTIAL, Run
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -65,10 +65,11 @@ def run_tags(runs: Sequence[Run]) -> dict[str, str]:
     A journal's label is its session (``20261206T181634-19971``): in a ranking label and a heatmap
     column it made cells ~230 characters wide, so long labels become ``r1``, ``r2``… in run order.
     """
-    tags = {run.label: run.label if len(run.label) <= SHORT_LABEL else f"r{k}" for k, run in enumerate(runs, 1)}
+    names = {run.label: run.label.removesuffix(PARTIAL) for run in runs}
+    tags = {label: name if len(name) <= SHORT_LABEL else f"r{k}" for k, (label, name) in enumerate(names.items(), 1)}
     if len(set(tags.values())) < len(tags):  # a short label that reads like another run's tag
-        tags = {run.label: f"r{k}" for k, run in enumerate(runs, 1)}
-    return tags
+        tags = {label: f"r{k}" for k, label in enumerate(names, 1)}
+    return {label: tag + (PARTIAL if label.endswith(PARTIAL) else "") for label, tag in tags.items()}
 
 
 def runs_legend(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataFrame:

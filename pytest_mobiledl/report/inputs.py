@@ -68,6 +68,10 @@ def load(paths: Sequence[str | Path], warn: Callable[[str], None] = lambda line:
     return _labelled(sorted(runs, key=lambda run: (run.when, str(run.path))))
 
 
+#: The end of a partial run's label (the report's run tags keep it).
+PARTIAL = " (partial)"
+
+
 def _folder(folder: Path, suffix: str, warn: Callable[[str], None]) -> list[Run]:
     found = []
     for path in sorted(p for p in folder.rglob(f"*{suffix}") if p.is_file()):
@@ -104,7 +108,7 @@ def read(path: Path) -> Run:
     if not records:
         raise InputError(f"{path}: holds no results saved by pytest-mobiledl ({len(benches)} other benchmarks)")
     why = partial(data)
-    return Run(_label(path) + (" (partial)" if why else ""), path, tuple(records), str(data.get("datetime", "")), why)
+    return Run(_label(path) + (PARTIAL if why else ""), path, tuple(records), str(data.get("datetime", "")), why)
 
 
 def _journal(path: Path) -> Iterable[RunRecord]:
