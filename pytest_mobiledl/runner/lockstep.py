@@ -9,11 +9,16 @@ inference, warm-up: cold-start figures are never measured beside another's load)
 coordinator gives each a *turn* of ``burst`` timed runs, A B C A B C …, until every case has
 its runs (and ``--min-time``); then each prints its record as it always does.
 
-Wire, one line per message over a Unix socket: runner → coordinator ``hello SLOT`` (on
+Only the case whose turn it is may run: the others are stopped (SIGSTOP) between their turns, and
+continued (SIGCONT) for their next. Thread pools spin after a run before they sleep (ONNX Runtime's
+intra-op pool, OpenMP in ncnn): left running, an idle case's spin ran beside the next case's turn
+and slowed it (measured: ONNX Runtime at 2 threads, 2.8 ms alone, 4–7 ms beside its own twin).
+
+Wire, one line per message over a Unix socket: runner → coordinator ``hello SLOT PID`` (on
 connect), ``ready`` (after its warm-up), ``done`` (after a turn); coordinator → runner
 ``prepare``, ``run N``, ``end``. A runner whose link breaks stops with one line on stderr; the
-coordinator drops a runner that ends, hangs past the timeout or says something else, and the
-block goes on without it.
+coordinator drops a runner that ends, hangs past the timeout or says something else (continuing
+it first), and the block goes on without it.
 
 ``python -m pytest_mobiledl.runner --block SPEC`` runs a whole block where the runners run (the
 loopback emulator): it starts the runners, coordinates them, and prints one JSON line per case.
@@ -24,6 +29,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import signal
 import socket
 import subprocess
 import tempfile
@@ -52,7 +58,7 @@ class Link:
         except OSError as exc:
             raise MobiledlError(f"cannot join the lockstep block at {path}: {exc.strerror}") from None
         self.file = self.sock.makefile("rw", encoding="ascii", newline="\n")
-        self.send(f"hello {slot}")
+        self.send(f"hello {slot} {os.getpid()}")
 
     def send(self, message: str) -> None:
         self.file.write(message + "\n")
@@ -77,6 +83,7 @@ class Coordinator:
         self.server.bind(self.path)
         self.server.listen(size)
         self.links: dict[int, Any] = {}
+        self.pids: dict[int, int] = {}
         #: Slots dropped, and why (the runner's own stderr usually says more).
         self.dropped: dict[int, str] = {}
 
@@ -91,6 +98,7 @@ class Coordinator:
                 self._ask(slot, f"run {step}", "done")
             runs += step
         for slot in list(self.links):
+            self._signal(slot, signal.SIGCONT)
             self._say(slot, "end")
             self._close(slot)
 
@@ -117,12 +125,16 @@ class Coordinator:
             conn.settimeout(self.timeout)
             stream = conn.makefile("rw", encoding="ascii", newline="\n")
             hello = stream.readline().split()
-            if len(hello) == 2 and hello[0] == "hello" and hello[1].isdigit():
+            if len(hello) == 3 and hello[0] == "hello" and hello[1].isdigit() and hello[2].isdigit():
                 self.links[int(hello[1])] = (conn, stream)
+                self.pids[int(hello[1])] = int(hello[2])
+                self._signal(int(hello[1]), signal.SIGSTOP)  # its import may have left a thread running
             else:
                 conn.close()
 
     def _ask(self, slot: int, message: str, answer: str) -> None:
+        """Its turn: continued, told, answered, stopped again."""
+        self._signal(slot, signal.SIGCONT)
         if slot in self.links and self._say(slot, message):
             stream = self.links[slot][1]
             try:
@@ -132,6 +144,14 @@ class Coordinator:
             if got != answer:
                 self.dropped[slot] = f"said {got or 'nothing (it ended)'!r} to {message!r}"
                 self._close(slot)
+                return
+            self._signal(slot, signal.SIGSTOP)
+
+    def _signal(self, slot: int, sig: signal.Signals) -> None:
+        try:
+            os.kill(self.pids[slot], sig)
+        except (KeyError, ProcessLookupError, PermissionError):
+            pass  # it ended (its own outcome says how) or was never ours to stop
 
     def _say(self, slot: int, message: str) -> bool:
         stream = self.links[slot][1]
@@ -145,6 +165,7 @@ class Coordinator:
             return False
 
     def _close(self, slot: int) -> None:
+        self._signal(slot, signal.SIGCONT)  # never leave a process stopped
         conn, stream = self.links.pop(slot)
         for part in (stream, conn):
             try:
