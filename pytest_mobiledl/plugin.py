@@ -53,6 +53,10 @@ def pytest_configure(config: pytest.Config) -> None:
         results = Results(config, infos, selection.compare_fail, selection.report, selection.variants)
         config.pluginmanager.register(results, "mobiledl-results")
         config.pluginmanager.register(journal.Writer(config, results, devices, selection.resume), "mobiledl-journal")
+        if selection.ops:
+            from pytest_mobiledl.ops.collect import Collector
+
+            config.pluginmanager.register(Collector(config), "mobiledl-ops")
     elif journal.WORKER_KEY in config.workerinput:  # what the controller resumes, the same on every worker
         config.pluginmanager.register(journal.Resume(config.workerinput[journal.WORKER_KEY]), "mobiledl-resume")
 
@@ -72,6 +76,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             params.append(pytest.param(case, 1, id=case.id, marks=_skip(reason)))
         else:
             params += [pytest.param(case, k, id=matrix.repeat_id(case, k, repeats)) for k in range(1, repeats + 1)]
+    if "mobiledl_ops" in metafunc.fixturenames:  # once per case, only when asked, after every latency round
+        params = [pytest.param(p.values[0], repeats + 1, id=p.values[0].id, marks=p.marks) for p in params
+                  if p.values[1] == 1] if state.selection.ops else []
     metafunc.parametrize(("mobiledl_case", "mobiledl_repeat"), params)
 
 
@@ -132,6 +139,15 @@ def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case, mobiled
     state = request.config.stash[STATE]
     return Bench(mobiledl_case, mobiledl_repeat, state.selection, state.devices[mobiledl_case.device],
                  request.node)
+
+
+@pytest.fixture
+def mobiledl_ops(request: pytest.FixtureRequest, mobiledl_case: matrix.Case, mobiledl_repeat: int) -> object:
+    """Profiles this item's case in a separate run (--mobiledl-ops): ``profile = mobiledl_ops.run()``."""
+    from pytest_mobiledl.ops.host import Profiler
+
+    state = request.config.stash[STATE]
+    return Profiler(mobiledl_case, state.selection, dict(state.devices[mobiledl_case.device].info()), request.node)
 
 
 def _prepare_variants(selection: options.Selection) -> options.Selection:

@@ -92,3 +92,9 @@ def compared(config: pytest.Config) -> dict[str, dict[str, Any]]:
     for benches in (getattr(bs, "compared_mapping", None) or {}).values():
         mapping.update(benches)
     return mapping
+
+
+def compared_paths(config: pytest.Config) -> list[str]:
+    """The files of the saved runs ``--benchmark-compare`` loaded (their other keys: op profiles)."""
+    bs = session(config)
+    return [str(path) for path in (getattr(bs, "compared_mapping", None) or {})]

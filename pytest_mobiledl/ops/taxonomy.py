@@ -38,7 +38,7 @@ _NAMES: dict[str, tuple[str, ...]] = {
                 "adaptivemaxpool2d", "maxpool2dwithindices", "pooling", "pool", "pool2d", "pooling3d", "mean",
                 "reducemean", "reducemax", "reducesum", "reducemin", "reduceprod", "reduction", "sum", "amax",
                 "globalaveragepooling", "maxpooling", "averagepooling", "argmax", "reduce", "reducel2",
-                "meannd", "maxpoolingnhwc", "globalaveragepoolingnwc", "globalsumpooling"),
+                "meannd", "staticmean", "maxpoolingnhwc", "globalaveragepoolingnwc", "globalsumpooling"),
     "activation": ("relu", "relu6", "relu1", "clip", "clamp", "clampmin", "hardtanh", "sigmoid", "logistic",
                    "tanh", "hardswish", "hardsigmoid", "swish", "silu", "gelu", "fastgelu", "biasgelu",
                    "quickgelu", "elu", "selu", "prelu", "leakyrelu", "mish", "softplus", "neuron", "erf",
@@ -73,12 +73,13 @@ _NAMES: dict[str, tuple[str, ...]] = {
                       "range", "arange", "zeros", "ones", "full", "empty", "emptystrided", "newzeros",
                       "mkldnnreorder", "tomkldnn", "tonchw", "qdq", "fakequant", "convertnc", "copync",
                       "transposend", "constantpadnd_", "slicend", "concatenatend", "cropandresize", "permutend",
-                      "reshapend", "reshape2"),
+                      "reshapend", "reshape2", "staticreshape", "detach", "liftfresh", "resolveconj", "resolveneg",
+                      "alias", "t", "numpytranspose", "staticconstantpad", "staticslice", "copyreshape"),
     "softmax": ("softmax", "logsoftmax", "softmaxnc", "safesoftmax", "softmaxcrossentropy"),
     "other": ("resize", "resizebilinear", "resizenearestneighbor", "interp", "upsample", "upsamplebilinear2d",
               "upsamplenearest2d", "gridsample", "roialign", "nonmaxsuppression", "topk", "embedding",
               "embeddingbag", "dropout", "noop", "detectionoutput", "priorbox", "argmin", "cumsum", "sort",
-              "lookup", "embeddinglookup", "multinomial", "resizebilinear2d", "resizebilinearnhwc"),
+              "lookup", "embeddinglookup", "multinomial", "resizebilinear2d", "resizebilinearnhwc", "staticresizebilinear2d"),
 }
 _CLASS_OF = {name: cls for cls, names in _NAMES.items() for name in names}
 #: Fused names ("ConvRelu", "Conv2dClamp", "AddRelu") count toward their first, principal op.

@@ -35,6 +35,8 @@ class Run:
     path: Path
     records: tuple[RunRecord, ...]
     when: str = ""  # pytest-benchmark's datetime, when the file has one
+    #: Op profiles saved with the run (``mobiledl_ops``, see ops/); none in older runs.
+    profiles: tuple[Any, ...] = ()
 
 
 def load(paths: Sequence[str | Path], warn: Callable[[str], None] = lambda line: None) -> list[Run]:
@@ -92,7 +94,16 @@ def read(path: Path) -> Run:
             continue  # another plugin's benchmark in the same run: not ours to report
     if not records:
         raise InputError(f"{path}: holds no results saved by pytest-mobiledl ({len(benches)} other benchmarks)")
-    return Run(_label(path), path, tuple(records), str(data.get("datetime", "")))
+    return Run(_label(path), path, tuple(records), str(data.get("datetime", "")), _profiles(path, data))
+
+
+def _profiles(path: Path, data: dict[str, Any]) -> tuple[Any, ...]:
+    from pytest_mobiledl.ops.collect import read_profiles
+
+    try:
+        return read_profiles(data)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def _journal(path: Path) -> Iterable[RunRecord]:
@@ -131,7 +142,7 @@ def _labelled(runs: list[Run]) -> list[Run]:
     out = []
     for run in runs:
         label = run.label if stems.count(run.label) == 1 else f"{run.path.parent.name}/{run.label}"
-        out.append(Run(label, run.path, run.records, run.when))
+        out.append(Run(label, run.path, run.records, run.when, run.profiles))
     return out
 
 

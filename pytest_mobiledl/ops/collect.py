@@ -1,0 +1,88 @@
+"""The session's op profiles, on the controller: gathered from reports, saved with the run, shown short.
+
+Profiles travel on ``report.user_properties`` (``OPS_KEY``) like records, so xdist carries them.
+They are saved inside the run's JSON through pytest-benchmark's public ``pytest_benchmark_update_json``
+hook, under ``mobiledl_ops`` (a list of OpProfile dicts, each with its ``schema``): the saved run
+and ``--benchmark-json`` keep them, runs saved before profiles existed simply have none, and
+RunRecord is untouched. Against ``--benchmark-compare``, the compared file's profiles give the
+"which op class changed" table.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Generator, Mapping
+from typing import Any
+
+import pytest
+
+from pytest_mobiledl import storage
+from pytest_mobiledl.ops.host import OPS_KEY
+from pytest_mobiledl.ops.profile import OpProfile, from_dict
+
+#: The key of a saved run's JSON that holds its profiles.
+SAVED_KEY = "mobiledl_ops"
+
+
+def read_profiles(data: Mapping[str, Any]) -> tuple[OpProfile, ...]:
+    """A saved run's profiles (none in runs saved without them); ValueError when one is malformed."""
+    found = data.get(SAVED_KEY) or []
+    if not isinstance(found, list):
+        raise ValueError(f"{SAVED_KEY} is {type(found).__name__}, not a list of op profiles")
+    return tuple(from_dict(p) for p in found)
+
+
+class Collector:
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+        self.profiles: list[OpProfile] = []
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when == "call" and report.passed:
+            data = dict(report.user_properties).get(OPS_KEY)
+            if isinstance(data, dict):
+                self.profiles.append(from_dict(data))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_benchmark_update_json(self, config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
+        if self.profiles:
+            output_json[SAVED_KEY] = [p.to_dict() for p in self.profiles]
+
+    @pytest.hookimpl(wrapper=True)
+    def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
+        try:
+            yield
+        finally:
+            if self.profiles:
+                terminalreporter.write_line("")
+                terminalreporter.write_line(self.summary())
+
+    def summary(self) -> str:
+        """Short: the best-of-all projection, the classes that differ most, what changed since the compared run."""
+        from tabulate import tabulate
+
+        from pytest_mobiledl.report import ops
+
+        df = ops.frame(self.profiles)
+        parts = []
+        for title, table in (("op profiles: where libraries differ most", ops.differ_most(df, top=2)),
+                             ("best of all (projection; caveats: docs/ops.md)", ops.projection(df)),
+                             ("which op class changed since the compared run", ops.changes(self._compared(),
+                                                                                           self.profiles))):
+            if not table.empty:
+                parts.append(f"--- {title}\n" + tabulate(table, headers="keys", tablefmt="github", showindex=False,
+                                                          missingval="—"))
+        missing = [f"{p.lib} {p.model}: {p.note}" for p in self.profiles if not p.ops]
+        if missing:
+            parts.append("no profile: " + "; ".join(sorted(set(missing))))
+        return "\n\n".join(parts) or "op profiles: nothing to compare (one library per case)"
+
+    def _compared(self) -> list[OpProfile]:
+        out: list[OpProfile] = []
+        for path in storage.compared_paths(self.config):
+            try:
+                with open(path, encoding="utf-8") as f:
+                    out.extend(read_profiles(json.load(f)))
+            except (OSError, ValueError):
+                continue  # the compared run stays compared for latency; its profiles are not required
+        return out
