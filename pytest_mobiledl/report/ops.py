@@ -27,8 +27,9 @@ CAVEATS = ("best of all: per op class, the fastest library's time, summed; again
            "counted: converting tensors between libraries' layouts (NCHW, NHWC, NC4HW4, packed) and memory "
            "between op classes taken from different libraries, which is not free; a fused op's time sits in "
            "its principal op's class (XNNPACK runs 1×1 convolutions as Fully Connected GEMMs: ExecuTorch's "
-           "pointwise convolutions count as dense); activation and normalization, fused into the preceding op by some
-libraries, are spread over each library's conv, depthwise and dense time in proportion. Libraries without a profile (LiteRT on the host) are not in it.")
+           "pointwise convolutions count as dense, and MNN runs a matrix product by a constant as a "
+           "Convolution); activation and normalization, fused into the preceding op by some libraries, are spread "
+           "over each library's conv, depthwise and dense time in proportion. Libraries without a profile (LiteRT on the host) are not in it.")
 
 
 def frame(profiles: Iterable[OpProfile], run: str = "") -> pd.DataFrame:
