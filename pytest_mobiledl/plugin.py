@@ -78,7 +78,8 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             params += [pytest.param(case, k, id=matrix.repeat_id(case, k, repeats)) for k in range(1, repeats + 1)]
     if "mobiledl_ops" in metafunc.fixturenames:  # once per case, only when asked, after every latency round
         params = [pytest.param(p.values[0], repeats + 1, id=p.values[0].id, marks=p.marks) for p in params
-                  if p.values[1] == 1] if state.selection.ops else []
+                  if p.values[1] == 1] if state.selection.ops else [pytest.param(
+                      None, 0, id="off", marks=_skip("op profiles are made with --mobiledl-ops"))]
     metafunc.parametrize(("mobiledl_case", "mobiledl_repeat"), params)
 
 

@@ -96,5 +96,8 @@ def compared(config: pytest.Config) -> dict[str, dict[str, Any]]:
 
 def compared_paths(config: pytest.Config) -> list[str]:
     """The files of the saved runs ``--benchmark-compare`` loaded (their other keys: op profiles)."""
+    import os
+
     bs = session(config)
-    return [str(path) for path in (getattr(bs, "compared_mapping", None) or {})]
+    root = getattr(getattr(bs, "storage", None), "path", "")  # FileStorage names them relative to its folder
+    return [os.path.join(str(root), str(path)) for path in (getattr(bs, "compared_mapping", None) or {})]
