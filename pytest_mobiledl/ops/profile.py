@@ -130,3 +130,21 @@ def _read_v1(data: Mapping[str, Any]) -> OpProfile:
 
 
 _READERS = {1: _read_v1}
+
+
+#: The phone tools that print per-layer times, and the module whose ``parse_layers`` reads them.
+NATIVE_TOOLS = {"tflite": "benchmark_model --enable_op_profiling=true", "ncnn": "benchncnn (NCNN_BENCHMARK build)",
+                "mnn": "timeProfile.out", "snpe": "snpe-diagview (--profiling_level detailed)"}
+
+
+def from_tool(lib: str, text: str, model: str, backend: str, precision: str, threads: int,
+              latency_ms: float | None = None, lib_version: str = "unknown") -> OpProfile:
+    """A profile from a phone tool's per-layer output (``native/<lib>.py``'s ``parse_layers``)."""
+    import importlib
+
+    if lib not in NATIVE_TOOLS:
+        raise ValueError(f"{lib} has no per-layer tool parser (these have: {', '.join(NATIVE_TOOLS)})")
+    parse = importlib.import_module(f"pytest_mobiledl.native.{lib}").parse_layers
+    ops = tuple(op(name, kind, ms, dw) for name, kind, ms, dw in parse(text))
+    return OpProfile(lib, lib_version, model, backend, precision, threads, profiler=NATIVE_TOOLS[lib], runs=0,
+                     latency_ms=latency_ms, ops=ops)
