@@ -50,7 +50,8 @@ def measure(settings: dict[str, object], out: Path, cache: str) -> Path:
         argv.append(f"--model-cache={cache}")
     done = subprocess.run(argv, cwd=out, capture_output=True, text=True, check=False)
     if not result.exists():
-        sys.exit(f"the measuring session saved nothing (exit {done.returncode}):\n{done.stdout[-3000:]}{done.stderr[-2000:]}")
+        sys.exit(f"the measuring session saved nothing (exit {done.returncode}):\n"
+                 f"{done.stdout[-3000:]}{done.stderr[-2000:]}")
     return result
 
 
@@ -77,7 +78,8 @@ def validate(paths: list[Path], cache: Path, min_models: int, route: str = "auto
         if not math.isnan(rho):
             rhos.append(rho)
         errors += [abs(p.ms / test[p.lib].latency_ms - 1) for p in ranked]
-        per_model.append({"model": held, "predicted best": ranked[0].lib, "measured best (ties)": ", ".join(sorted(tied)),
+        per_model.append({"model": held, "predicted best": ranked[0].lib,
+                          "measured best (ties)": ", ".join(sorted(tied)),
                           "baseline": baseline, "spearman": None if math.isnan(rho) else round(rho, 2),
                           "routes": ", ".join(sorted({p.route for p in ranked}))})
     n = len(per_model)

@@ -7,8 +7,10 @@ converters, adbutils and pandas load where they are used, so ``pytest --collect-
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -76,11 +78,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             params.append(pytest.param(case, 1, id=case.id, marks=_skip(reason)))
         else:
             params += [pytest.param(case, k, id=matrix.repeat_id(case, k, repeats)) for k in range(1, repeats + 1)]
-    if "mobiledl_ops" in metafunc.fixturenames:  # once per case, only when asked, after every latency round
-        params = [pytest.param(p.values[0], repeats + 1, id=p.values[0].id, marks=p.marks) for p in params
-                  if p.values[1] == 1] if state.selection.ops else [pytest.param(
-                      None, 0, id="off", marks=_skip("op profiles are made with --mobiledl-ops"))]
+    if "mobiledl_ops" in metafunc.fixturenames:
+        params = _ops_params(state, unsupported)
     metafunc.parametrize(("mobiledl_case", "mobiledl_repeat"), params)
+
+
+def _ops_params(state: State, unsupported: Callable[[matrix.Case], str | None]) -> list[Any]:
+    """A profiling item per case, only with --mobiledl-ops; numbered after every repeat, so the
+    round-robin sort puts it after the latency rounds of its device."""
+    if not state.selection.ops:
+        return [pytest.param(None, 0, id="off", marks=_skip("op profiles are made with --mobiledl-ops"))]
+    last = state.selection.repeats + 1
+    return [pytest.param(case, last, id=case.id, marks=_skip(reason) if reason else ())
+            for case, reason in matrix.expand(state.selection, state.devices, unsupported)]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

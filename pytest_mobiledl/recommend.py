@@ -264,7 +264,8 @@ def report(name: str, ranked: Sequence[Prediction], args: argparse.Namespace, so
         path = getattr(source, "path", name)
         verdict = (f"close: {', '.join(close)} overlap; measure them:\n  pytest benchmarks/test_latency.py "
                    f"--models={path} --libs={','.join(close)} --precisions={args.precision} "
-                   f"--threads={args.threads} --repeats=5" + ("" if args.device == "host" else f" --devices={args.device}"))
+                   f"--threads={args.threads} --repeats=5"
+                   + ("" if args.device == "host" else f" --devices={args.device}"))
     return f"{head}\n{table}\n{verdict}\n"
 
 

@@ -218,7 +218,7 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
 
 def _depthwise(args: Mapping[str, Any]) -> bool:
     """A Conv whose weight has one input channel per group and as many groups as input channels."""
-    shapes = [next(iter(s.values()), []) for s in args.get("input_type_shape", [])]
+    shapes: list[list[int]] = [next(iter(s.values()), []) for s in args.get("input_type_shape", [])]
     if args.get("op_name") not in ("Conv", "FusedConv", "QLinearConv") or len(shapes) < 2:
         return False
     x, w = shapes[0], shapes[3] if args.get("op_name") == "QLinearConv" and len(shapes) > 3 else shapes[1]

@@ -92,7 +92,7 @@ def main(argv: Sequence[str]) -> int:
     args = parse_args(argv)
     try:
         result = profile(args)
-    except Exception as exc:  # the library's own words, one line: the caller names the case
+    except Exception as exc:  # noqa: BLE001  # the library's own words, one line: the caller names the case
         print(f"profiling failed: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}",
               file=sys.stderr)
         return 1

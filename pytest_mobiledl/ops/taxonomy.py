@@ -79,7 +79,8 @@ _NAMES: dict[str, tuple[str, ...]] = {
     "other": ("resize", "resizebilinear", "resizenearestneighbor", "interp", "upsample", "upsamplebilinear2d",
               "upsamplenearest2d", "gridsample", "roialign", "nonmaxsuppression", "topk", "embedding",
               "embeddingbag", "dropout", "noop", "detectionoutput", "priorbox", "argmin", "cumsum", "sort",
-              "lookup", "embeddinglookup", "multinomial", "resizebilinear2d", "resizebilinearnhwc", "staticresizebilinear2d"),
+              "lookup", "embeddinglookup", "multinomial", "resizebilinear2d", "resizebilinearnhwc",
+              "staticresizebilinear2d"),
 }
 _CLASS_OF = {name: cls for cls, names in _NAMES.items() for name in names}
 #: Fused names ("ConvRelu", "Conv2dClamp", "AddRelu") count toward their first, principal op.

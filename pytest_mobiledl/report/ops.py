@@ -29,7 +29,8 @@ CAVEATS = ("best of all: per op class, the fastest library's time, summed; again
            "its principal op's class (XNNPACK runs 1×1 convolutions as Fully Connected GEMMs: ExecuTorch's "
            "pointwise convolutions count as dense, and MNN runs a matrix product by a constant as a "
            "Convolution); activation and normalization, fused into the preceding op by some libraries, are spread "
-           "over each library's conv, depthwise and dense time in proportion. Libraries without a profile (LiteRT on the host) are not in it.")
+           "over each library's conv, depthwise and dense time in proportion. Libraries without a profile (LiteRT on "
+           "the host) are not in it.")
 
 
 def frame(profiles: Iterable[OpProfile], run: str = "") -> pd.DataFrame:
@@ -111,7 +112,7 @@ def projection(df: pd.DataFrame) -> pd.DataFrame:
         out.append(dict(zip(_PLACE, place, strict=True)) | {
             "libraries": ", ".join(libs.index), "best single": f"{best_lib} {best:.3g} ms",
             "best of all ms (raw – scaled)": f"{raw_all:.3g} – {scaled_all:.3g}",
-            "saving % (raw, scaled)": f"{round(100 * (1 - raw_all / best)) + 0}, {round(100 * (1 - scaled_all / best)) + 0}",
+            "saving % (raw, scaled)": f"{round(100 * (1 - raw_all / best))}, {round(100 * (1 - scaled_all / best))}",
             "takes": ", ".join(f"{cls}: {lib}" for cls, lib in picks.items())})
     return pd.DataFrame(out)
 
@@ -177,10 +178,10 @@ def tables(runs: Sequence[Run]) -> list[Table]:
 
     from pytest_mobiledl.report.contents import Table
 
-    with_ops = [r for r in runs if getattr(r, "profiles", ())]
+    with_ops = [r for r in runs if r.profiles]
     if not with_ops:
         return []
-    latest = with_ops[-1].profiles  # type: ignore[attr-defined]
+    latest = with_ops[-1].profiles
     df = frame(latest, with_ops[-1].label)
     out = [
         Table("op_classes", "Where the time goes: each library's time per op class",
@@ -198,5 +199,5 @@ def tables(runs: Sequence[Run]) -> list[Table]:
         before = with_ops[-2]
         out.append(Table("op_changes", "Which op class changed: between the last two runs with profiles",
                          f"{before.label} → {with_ops[-1].label}; the three op classes that moved most per case",
-                         changes(before.profiles, latest)))  # type: ignore[attr-defined]
+                         changes(before.profiles, latest)))
     return [t for t in out if not t.frame.empty] or [Table("op_coverage", "Profiles", "", pd.DataFrame())]

@@ -31,7 +31,8 @@ def test_tflite_op_profiling_table_of_the_regular_runs() -> None:
 
 def test_tflite_delegate_internal_ops_replace_the_delegate_node() -> None:
     text = sample("tflite", "op_profiling_cpu.txt")
-    delegated = text.replace("\t                 CONV_2D\t            0.000", "\t   TfLiteXNNPackDelegate\t            0.000", 1)
+    delegated = text.replace("\t                 CONV_2D\t            0.000",
+                             "\t   TfLiteXNNPackDelegate\t            0.000", 1)
     head = "============================== Run Order ==============================\n"
     table = text[text.index(head, text.index("Operator-wise")):].split("\n\n")[0]
     inner = table.replace("CONV_2D", "Convolution (NHWC, F32) IGEMM")
