@@ -58,7 +58,7 @@ def pytest_configure(config: pytest.Config) -> None:
         if selection.ops:
             from pytest_mobiledl.ops.collect import Collector
 
-            config.pluginmanager.register(Collector(config), "mobiledl-ops")
+            config.pluginmanager.register(Collector(config, [v.label for v in selection.variants]), "mobiledl-ops")
     elif journal.WORKER_KEY in config.workerinput:  # what the controller resumes, the same on every worker
         config.pluginmanager.register(journal.Resume(config.workerinput[journal.WORKER_KEY]), "mobiledl-resume")
 

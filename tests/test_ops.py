@@ -150,4 +150,12 @@ def test_changes_name_the_op_class_that_moved() -> None:
     after = [_synthetic("a", 8.0, 1.0, 3.0, 12.0, "2")]
     table = report_ops.changes(before, after)
     assert table.iloc[0]["op class"] == "pooling" and table.iloc[0]["Δ ms"] == 2.0
-    assert table.iloc[0]["versions"] == "1 → 2"
+    assert table.iloc[0]["builds"] == "a 1 → a 2"
+
+
+def test_variant_builds_are_compared_with_the_first() -> None:
+    base = _synthetic("a", 8.0, 1.0, 1.0, 10.0).with_(variant="old")
+    new = _synthetic("a", 9.5, 1.0, 1.0, 11.5).with_(variant="new")
+    table = report_ops.variant_changes([new, base], order=["old", "new"])
+    assert table.iloc[0]["op class"] == "conv" and table.iloc[0]["builds"] == "a@old 1 → a@new 1"
+    assert set(report_ops.frame([base, new])["lib"]) == {"a@old", "a@new"}

@@ -100,3 +100,16 @@ def _artifact(model: str, cache: Path) -> Path:
     from pytest_mobiledl import zoo
 
     return zoo.artifact(model, "onnxruntime", "fp32", cache).path
+
+
+def test_variant_builds_are_profiled_by_their_own_interpreter_and_compared(bench_dir: pytest.Pytester) -> None:
+    bench_dir.makepyfile(test_ops=OPS_FILE)
+    result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--warmup=1", "--iterations=5", "--repeats=1",
+                                            "--libs=onnxruntime", "--mobiledl-ops", "--benchmark-json=run.json",
+                                            "--variant", f"onnxruntime@a={sys.executable}",
+                                            "--variant", f"onnxruntime@b={sys.executable}")
+    result.assert_outcomes(passed=4)
+    result.stdout.fnmatch_lines(["*which op class changed between the --variant builds*", "*onnxruntime@a*→*"
+                                 "onnxruntime@b*"])
+    profiles = json.loads((bench_dir.path / "run.json").read_text())["mobiledl_ops"]
+    assert sorted(p["variant"] for p in profiles) == ["a", "b"] and all(p["ops"] for p in profiles)

@@ -11,7 +11,7 @@ RunRecord is untouched. Against ``--benchmark-compare``, the compared file's pro
 from __future__ import annotations
 
 import json
-from collections.abc import Generator, Mapping
+from collections.abc import Generator, Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -33,8 +33,9 @@ def read_profiles(data: Mapping[str, Any]) -> tuple[OpProfile, ...]:
 
 
 class Collector:
-    def __init__(self, config: pytest.Config) -> None:
+    def __init__(self, config: pytest.Config, variant_order: Sequence[str] = ()) -> None:
         self.config = config
+        self.variant_order = list(variant_order)  # --variant labels as given: the first is each library's base
         self.profiles: list[OpProfile] = []
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
@@ -68,11 +69,13 @@ class Collector:
         for title, table in (("op profiles: where libraries differ most", ops.differ_most(df, top=2)),
                              ("best of all (projection; caveats: docs/ops.md)", ops.projection(df)),
                              ("which op class changed since the compared run", ops.changes(self._compared(),
-                                                                                           self.profiles))):
+                                                                                           self.profiles)),
+                             ("which op class changed between the --variant builds",
+                              ops.variant_changes(self.profiles, self.variant_order))):
             if not table.empty:
                 parts.append(f"--- {title}\n" + tabulate(table, headers="keys", tablefmt="github", showindex=False,
                                                           missingval="—"))
-        missing = [f"{p.lib} {p.model}: {p.note}" for p in self.profiles if not p.ops]
+        missing = [f"{p.label} {p.model}: {p.note}" for p in self.profiles if not p.ops]
         if missing:
             parts.append("no profile: " + "; ".join(sorted(set(missing))))
         return "\n\n".join(parts) or "op profiles: nothing to compare (one library per case)"

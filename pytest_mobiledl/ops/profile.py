@@ -67,6 +67,8 @@ class OpProfile:
     note: str = ""
     flags: tuple[str, ...] = ()
     device: Mapping[str, Any] = field(default_factory=dict)
+    #: A --variant's label ("" for the library as installed with the plugin).
+    variant: str = ""
     schema: int = SCHEMA
 
     def __post_init__(self) -> None:
@@ -96,7 +98,13 @@ class OpProfile:
     def unmapped(self) -> list[str]:
         return sorted({o.type for o in self.ops if not o.mapped})
 
+    @property
+    def label(self) -> str:
+        """How tables name the build: ``lib`` or ``lib@variant``."""
+        return f"{self.lib}@{self.variant}" if self.variant else self.lib
+
     def case_key(self) -> tuple[str, str, str, str, str, int]:
+        """The case without its build: what two builds' (or two runs') profiles are paired on."""
         return (str(self.device.get("serial", "host")), self.lib, self.model, self.backend, self.precision,
                 self.threads)
 

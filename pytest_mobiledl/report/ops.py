@@ -43,7 +43,7 @@ def frame(profiles: Iterable[OpProfile], run: str = "") -> pd.DataFrame:
             continue
         by_class, total = p.by_class(), p.total_ms
         for cls in CLASSES:
-            rows.append({"run": run, "device": str(p.device.get("serial", "host")), "model": p.model, "lib": p.lib,
+            rows.append({"run": run, "device": str(p.device.get("serial", "host")), "model": p.model, "lib": p.label,
                          "precision": p.precision, "threads": p.threads, "op_class": cls, "ms": by_class[cls],
                          "share": by_class[cls] / total if total else 0.0, "latency_ms": p.latency_ms,
                          "coverage": p.coverage, "approximation": "approximation" in p.flags})
@@ -138,7 +138,7 @@ def coverage(profiles: Sequence[OpProfile]) -> pd.DataFrame:
     """Every profile's coverage, its profiler, flags, note, and the op names the taxonomy did not map."""
     import pandas as pd
 
-    rows = [{"device": str(p.device.get("serial", "host")), "model": p.model, "lib": p.lib,
+    rows = [{"device": str(p.device.get("serial", "host")), "model": p.model, "lib": p.label,
              "precision": p.precision, "threads": p.threads, "profiler": p.profiler, "ops": len(p.ops),
              "ops ms": round(p.total_ms, 3) if p.ops else None,
              "latency ms": round(p.latency_ms, 3) if p.latency_ms else None,
@@ -148,14 +148,21 @@ def coverage(profiles: Sequence[OpProfile]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def changes(before: Sequence[OpProfile], after: Sequence[OpProfile], top: int = 3) -> pd.DataFrame:
-    """Per case in both, the op classes whose time changed most: where a regression lives."""
+def changes(before: Sequence[OpProfile], after: Sequence[OpProfile], top: int = 3,
+            same_build: bool = True) -> pd.DataFrame:
+    """Per case in both, the op classes whose time changed most: where a regression lives.
+
+    Two runs pair each build with itself (``same_build``); two --variant builds of one run pair
+    on the case alone."""
     import pandas as pd
 
-    old = {p.case_key(): p for p in before if p.ops}
+    def key(p: OpProfile) -> tuple[object, ...]:
+        return (*p.case_key(), p.variant) if same_build else p.case_key()
+
+    old = {key(p): p for p in before if p.ops}
     out = []
     for p in after:
-        q = old.get(p.case_key())
+        q = old.get(key(p))
         if q is None or not p.ops:
             continue
         now, then = p.by_class(), q.by_class()
@@ -164,12 +171,28 @@ def changes(before: Sequence[OpProfile], after: Sequence[OpProfile], top: int = 
             if now[cls] == then[cls]:
                 continue
             out.append({"device": p.case_key()[0], "model": p.model, "lib": p.lib,
-                        "versions": f"{q.lib_version} → {p.lib_version}", "precision": p.precision,
+                        "builds": f"{q.label} {q.lib_version} → {p.label} {p.lib_version}", "precision": p.precision,
                         "threads": p.threads, "op class": cls, "before ms": round(then[cls], 3),
                         "after ms": round(now[cls], 3), "Δ ms": round(now[cls] - then[cls], 3),
                         "Δ %": round(100 * (now[cls] / then[cls] - 1)) if then[cls] else None,
                         "latency before → after ms": f"{q.latency_ms or 0:.3g} → {p.latency_ms or 0:.3g}"})
     return pd.DataFrame(out)
+
+
+def variant_changes(profiles: Sequence[OpProfile], order: Sequence[str] = ()) -> pd.DataFrame:
+    """Each --variant build's op changes against the library's first build (``order``, else by name)."""
+    import pandas as pd
+
+    by_lib: dict[str, dict[str, list[OpProfile]]] = {}
+    for p in profiles:
+        if p.variant:
+            by_lib.setdefault(p.lib, {}).setdefault(p.variant, []).append(p)
+    frames = []
+    for builds in by_lib.values():
+        labels = sorted(builds, key=lambda v: (order.index(v) if v in order else len(order), v))
+        frames += [changes(builds[labels[0]], builds[other], same_build=False) for other in labels[1:]]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def tables(runs: Sequence[Run]) -> list[Table]:
@@ -195,6 +218,11 @@ def tables(runs: Sequence[Run]) -> list[Table]:
               "coverage: the ops' sum ÷ the same session's unprofiled median; flagged approximations are used "
               "only where they track the latency", coverage(latest)),
     ]
+    variant = variant_changes(latest)
+    if not variant.empty:
+        out.append(Table("op_variant_changes", "Which op class changed: --variant builds against the first",
+                         "per case, the three op classes that moved most from the first build to each other",
+                         variant))
     if len(with_ops) > 1:
         before = with_ops[-2]
         out.append(Table("op_changes", "Which op class changed: between the last two runs with profiles",
