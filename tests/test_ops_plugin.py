@@ -12,6 +12,11 @@ from pathlib import Path
 
 import pytest
 
+# Loaded before pytester snapshots sys.modules: its restore at teardown would unload what
+# recommend and report import in-process (numpy.fft's C extension cannot load twice).
+import scipy.optimize
+import scipy.stats  # noqa: F401
+
 from pytest_mobiledl import cli
 
 OPS_FILE = '''
