@@ -89,6 +89,23 @@ def validate(paths: list[Path], cache: Path, min_models: int, route: str = "auto
             "median_error": statistics.median(errors) if errors else None, "per_model": per_model}
 
 
+def coverage(paths: list[Path]) -> list[str]:
+    """Per library: how many models have a profile, their coverage (median, range), unmapped names."""
+    profiles = [p for path in paths for p in read(path).profiles]
+    out = []
+    for lib in sorted({p.lib for p in profiles}):
+        mine = [p for p in profiles if p.lib == lib]
+        got = [p.coverage for p in mine if p.coverage is not None]
+        unmapped = sorted({n for p in mine for n in p.unmapped()})
+        notes = sorted({p.note for p in mine if p.note})
+        out.append(f"{lib}: {len(got)}/{len(mine)} models profiled" + (
+            f", coverage median {statistics.median(got):.2f} (range {min(got):.2f}–{max(got):.2f}), "
+            f"{sum(0.8 <= c for c in got)} at ≥ 0.80" if got else "")
+            + (f", unmapped: {', '.join(unmapped)}" if unmapped else "")
+            + (f"; note: {notes[0][:120]}" if notes else ""))
+    return out
+
+
 def _most_wins(train: list[recommend.Observation]) -> str:
     by_model: dict[str, dict[str, float]] = {}
     for o in train:
@@ -131,6 +148,8 @@ def main(argv: list[str]) -> int:
         print(f"route {r['route']}: {r['models']} models, libraries {', '.join(r['libraries'])}: "  # type: ignore[arg-type]
               f"top-1 {fmt(r['top1'])} (baseline 'most wins' {fmt(r['baseline_top1'])}), "
               f"Spearman median {fmt(r['spearman_median'])}, median error {fmt(r['median_error'])}")
+    for line in coverage(paths):
+        print(f"profiles {line}")
     (args.out / "validation.json").parent.mkdir(parents=True, exist_ok=True)
     (args.out / "validation.json").write_text(json.dumps(results, indent=1))
     return 0

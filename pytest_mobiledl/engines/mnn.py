@@ -197,7 +197,7 @@ PROFILER = "MNN Interpreter.runSessionWithCallBackInfo (per-op begin/end callbac
 
 def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
                 warmup: int, runs: int) -> list[tuple[str, str, float, bool]]:
-    """Per op: (name, type, mean ms per inference, depthwise), timed between MNN's own callbacks.
+    """Per op: (name, type, median ms per inference, depthwise), timed between MNN's own callbacks.
 
     MNN's Python API gives per-op callbacks only on its Session API (``Interpreter``), not on the
     ``MNN.nn`` module the latency runs use; both run the same CPU kernels, and the coverage
@@ -205,6 +205,7 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
     are Python calls between ops: their own cost lands between the op timings, not inside them.
     ``type`` tells depthwise convolutions apart (``ConvolutionDepthwise``).
     """
+    import statistics
     import time
 
     import MNN
@@ -220,7 +221,9 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
                           MNN.Tensor_DimensionType_Caffe)
         tensor.copyFrom(host)
     started: list[int] = [0]
-    totals: dict[str, list[Any]] = {}
+    kinds: dict[str, str] = {}
+    times: dict[str, list[float]] = {}
+    run = [-1]
 
     def begin(tensors: Any, info: Any) -> bool:
         started[0] = time.perf_counter_ns()
@@ -228,12 +231,12 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
 
     def end(tensors: Any, info: Any) -> bool:
         elapsed = (time.perf_counter_ns() - started[0]) / 1e6
-        if timed:
-            totals.setdefault(info.getName(), [info.getType(), 0.0])[1] += elapsed
+        if run[0] >= 0:
+            kinds.setdefault(info.getName(), info.getType())
+            times.setdefault(info.getName(), [0.0] * runs)[run[0]] += elapsed
         return True
 
-    timed = False
     for i in range(warmup + runs):
-        timed = i >= warmup
+        run[0] = i - warmup
         interpreter.runSessionWithCallBackInfo(session, begin, end)
-    return [(name, kind, total / runs, False) for name, (kind, total) in totals.items()]
+    return [(name, kinds[name], statistics.median(t), False) for name, t in times.items()]

@@ -213,7 +213,7 @@ PROFILE_FLAGS = ("approximation",)
 
 def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
                 warmup: int, runs: int) -> list[tuple[str, str, float, bool]]:
-    """Per layer: (name, layer type, mean ms per inference, depthwise) from timed incremental extracts.
+    """Per layer: (name, layer type, median ms per inference, depthwise) from timed incremental extracts.
 
     ncnn computes a blob on demand: extracting each layer's first output in graph order, with
     light mode off (so no blob is freed and recomputed) and ``type=1`` (no unpacking or fp16
@@ -221,6 +221,7 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
     binding's own cost, so the sum is checked against the whole-net latency (coverage) and the
     profile is flagged an approximation. ``ConvolutionDepthWise`` names depthwise layers.
     """
+    import statistics
     import time
 
     import ncnn
@@ -228,7 +229,7 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
     session = open_session(path, threads, backend, precision)
     net = session._net
     layers = [(layer.name, layer.type, layer.tops[0]) for layer in net.layers() if layer.type != "Input" and layer.tops]
-    totals = [0.0] * len(layers)
+    times: list[list[float]] = [[] for _ in layers]
     for i in range(warmup + runs):
         with net.create_extractor() as extractor:
             extractor.set_light_mode(False)
@@ -240,5 +241,5 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
                 if status != 0:
                     raise RuntimeError(f"ncnn extract(blob {top}) returned {status}")
                 if i >= warmup:
-                    totals[k] += (time.perf_counter_ns() - t0) / 1e6
-    return [(name, kind, total / runs, False) for (name, kind, _), total in zip(layers, totals, strict=True)]
+                    times[k].append((time.perf_counter_ns() - t0) / 1e6)
+    return [(name, kind, statistics.median(t), False) for (name, kind, _), t in zip(layers, times, strict=True)]

@@ -179,14 +179,17 @@ PROFILER = "onnxruntime SessionOptions.enable_profiling (node kernel_time events
 
 def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
                 warmup: int, runs: int) -> list[tuple[str, str, float, bool]]:
-    """Per node: (name, op type, mean ms per inference, depthwise) over ``runs`` profiled inferences.
+    """Per node: (name, op type, median ms per inference, depthwise) over ``runs`` profiled inferences.
 
     A session of its own with the profiler on (the same options as ``open_session`` otherwise),
     in a profiling process: its overhead never reaches a latency run. Warm-up runs are profiled
-    too (the profiler is a session option) and dropped by their ``model_run`` windows.
+    too (the profiler is a session option) and dropped by their ``model_run`` windows. A node's
+    time per inference is its median over the runs: one preempted run on a shared core must not
+    count twenty times.
     """
     import json
     import os
+    import statistics
 
     import onnxruntime as ort
 
@@ -204,16 +207,19 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
         with open(session.end_profiling()) as f:
             events = json.load(f)
     windows = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run"][-runs:]
-    found: dict[str, list[Any]] = {}
+    found: dict[str, tuple[str, bool]] = {}
+    per_run: dict[str, list[float]] = {}
     for e in events:
         if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
             continue
-        if not any(start <= e["ts"] <= end for start, end in windows):
+        run = next((k for k, (start, end) in enumerate(windows) if start <= e["ts"] <= end), None)
+        if run is None:
             continue
         name, args = e["name"].removesuffix("_kernel_time"), e.get("args", {})
-        entry = found.setdefault(name, [args.get("op_name", "?"), 0.0, _depthwise(args)])
-        entry[1] += e["dur"] / 1000  # µs
-    return [(name, kind, total / runs, dw) for name, (kind, total, dw) in found.items()]
+        found.setdefault(name, (args.get("op_name", "?"), _depthwise(args)))
+        times = per_run.setdefault(name, [0.0] * len(windows))
+        times[run] += e["dur"] / 1000  # µs
+    return [(name, kind, statistics.median(per_run[name]), dw) for name, (kind, dw) in found.items()]
 
 
 def _depthwise(args: Mapping[str, Any]) -> bool:

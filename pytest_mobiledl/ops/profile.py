@@ -31,7 +31,8 @@ class Op:
     #: The library's op type, as its profiler printed it (``Conv``, ``ConvolutionDepthwise``…).
     type: str
     op_class: str
-    #: Mean time per inference, ms (over every call of this node in one inference).
+    #: Time per inference, ms: every call of this node in one inference, the median over the runs
+    #: (a preempted run on a shared core must not weigh on every op).
     ms: float
     #: Whether ``type`` maps to a class; unmapped ops are ``other`` and listed, never dropped.
     mapped: bool = True
@@ -58,7 +59,7 @@ class OpProfile:
     threads: int
     #: What produced the times: the library's API or tool, in its own words.
     profiler: str
-    #: Profiled inferences the op times are the mean of (0 when there is no profile).
+    #: Profiled inferences the op times are the median of (0 when there is no profile).
     runs: int
     #: Median latency of the same session, unprofiled, in the same process: the coverage reference.
     latency_ms: float | None
