@@ -30,6 +30,8 @@ import sys
 from pathlib import Path
 
 from pytest_mobiledl import recommend, stats
+from pytest_mobiledl.ops.collect import read_profiles
+from pytest_mobiledl.ops.profile import OpProfile
 from pytest_mobiledl.report.inputs import read
 
 HERE = Path(__file__).resolve().parent
@@ -55,10 +57,24 @@ def measure(settings: dict[str, object], out: Path, cache: str) -> Path:
     return result
 
 
+def load(paths: list[Path]) -> tuple[list[object], list[OpProfile]]:
+    """Records and profiles: saved runs and journals (records, profiles), or profile-only files
+    (``.benchmarks/mobiledl-ops/*.json``, what a session of profiling items alone writes)."""
+    records: list[object] = []
+    profiles: list[OpProfile] = []
+    for path in paths:
+        if path.suffix == ".json" and "benchmarks" not in json.loads(path.read_text()):
+            profiles += read_profiles(json.loads(path.read_text()))
+            continue
+        run = read(path)
+        records += run.records
+        profiles += run.profiles
+    return records, profiles
+
+
 def validate(paths: list[Path], cache: Path, min_models: int, route: str = "auto") -> dict[str, object]:
-    runs = [read(p) for p in paths]
-    records = [r for run in runs for r in run.records]
-    obs = recommend.observations(records, [p for run in runs for p in run.profiles], "host", "fp32", 1)
+    records, profiles = load(paths)
+    obs = recommend.observations(records, profiles, "host", "fp32", 1)
     models = sorted({o.model for o in obs})
     comps = {m: recommend.composition(m, cache) for m in models}
     hits, base_hits, rhos, errors, per_model = 0, 0, [], [], []
@@ -91,7 +107,7 @@ def validate(paths: list[Path], cache: Path, min_models: int, route: str = "auto
 
 def coverage(paths: list[Path]) -> list[str]:
     """Per library: how many models have a profile, their coverage (median, range), unmapped names."""
-    profiles = [p for path in paths for p in read(path).profiles]
+    profiles = load(paths)[1]
     out = []
     for lib in sorted({p.lib for p in profiles}):
         mine = [p for p in profiles if p.lib == lib]

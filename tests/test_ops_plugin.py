@@ -18,6 +18,7 @@ import scipy.optimize
 import scipy.stats  # noqa: F401
 
 from pytest_mobiledl import cli
+from pytest_mobiledl.ops.collect import read_profiles
 
 OPS_FILE = '''
 def test_ops(mobiledl_ops):
@@ -93,6 +94,18 @@ def test_profiles_are_made_saved_reported_compared_and_feed_recommend(bench_dir:
     assert "top-1" in done.stdout and "baseline" in done.stdout
     results = json.loads((out / "validation" / "validation.json").read_text())
     assert results[0]["models"] == 3 and results[0]["top1"] is not None
+
+
+def test_a_session_of_profiles_alone_keeps_them_in_a_file_of_their_own(bench_dir: pytest.Pytester) -> None:
+    bench_dir.makepyfile(test_ops=OPS_FILE)
+    result = bench_dir.runpytest_subprocess("-p", "no:cacheprovider", "--libs=onnxruntime,tflite", "--mobiledl-ops",
+                                            "test_ops.py")
+    result.assert_outcomes(passed=2)
+    result.stdout.fnmatch_lines(["*op profiles (no run saved to hold them) written to *mobiledl-ops*"])
+    saved = list((bench_dir.path / ".benchmarks" / "mobiledl-ops").glob("*.json"))
+    profiles = read_profiles(json.loads(saved[0].read_text()))
+    assert {p.lib for p in profiles} == {"onnxruntime", "tflite"}
+    assert next(p for p in profiles if p.lib == "tflite").note.startswith("ai-edge-litert's Python API")
 
 
 def test_bad_recommend_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

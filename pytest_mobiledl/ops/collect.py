@@ -11,17 +11,22 @@ RunRecord is untouched. Against ``--benchmark-compare``, the compared file's pro
 from __future__ import annotations
 
 import json
+import os
+import time
 from collections.abc import Generator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_mobiledl import storage
+from pytest_mobiledl import journal, storage
 from pytest_mobiledl.ops.host import OPS_KEY
 from pytest_mobiledl.ops.profile import OpProfile, from_dict
 
 #: The key of a saved run's JSON that holds its profiles.
 SAVED_KEY = "mobiledl_ops"
+#: Beside the journals: profiles of a session that saved no run.
+FOLDER = "mobiledl-ops"
 
 
 def read_profiles(data: Mapping[str, Any]) -> tuple[OpProfile, ...]:
@@ -37,6 +42,8 @@ class Collector:
         self.config = config
         self.variant_order = list(variant_order)  # --variant labels as given: the first is each library's base
         self.profiles: list[OpProfile] = []
+        self.saved: Path | None = None  # where the profiles went when no run was saved to hold them
+        self._in_run = False
 
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when == "call" and report.passed:
@@ -48,6 +55,16 @@ class Collector:
     def pytest_benchmark_update_json(self, config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
         if self.profiles:
             output_json[SAVED_KEY] = [p.to_dict() for p in self.profiles]
+            self._in_run = True
+
+    def pytest_sessionfinish(self, session: pytest.Session) -> None:
+        # After pytest-benchmark saved (its hook wraps this one). A session of profiling items only
+        # saves no run (it has no benchmark): the profiles get a file of their own beside the journals.
+        if self.profiles and not self._in_run:
+            folder = journal.folder(self.config).parent / FOLDER
+            folder.mkdir(parents=True, exist_ok=True)
+            self.saved = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
+            self.saved.write_text(json.dumps({SAVED_KEY: [p.to_dict() for p in self.profiles]}) + "\n")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
@@ -57,6 +74,8 @@ class Collector:
             if self.profiles:
                 terminalreporter.write_line("")
                 terminalreporter.write_line(self.summary())
+                if self.saved:
+                    terminalreporter.write_line(f"op profiles (no run saved to hold them) written to {self.saved}")
 
     def summary(self) -> str:
         """Short: the best-of-all projection, the classes that differ most, what changed since the compared run."""
