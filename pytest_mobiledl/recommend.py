@@ -244,8 +244,13 @@ def run(args: argparse.Namespace) -> int:
               f"{args.precision}, {args.threads} thread(s) in these runs (they hold: {', '.join(measured) or 'none'})",
               file=sys.stderr)
         return 2
+    left = sorted({o.lib for o in obs} - set(models))
     for name, comp in new.items():
         print(report(name, rank(models, comp), args, targets[name]))
+    if left:
+        counts = {lib: len({o.model for o in obs if o.lib == lib}) for lib in left}
+        print("not predicted (fewer than {} measured models): {}".format(
+            MIN_MODELS, ", ".join(f"{lib} ({n})" for lib, n in counts.items())))
     return 0
 
 
