@@ -94,9 +94,12 @@ class Collector:
             if not table.empty:
                 parts.append(f"--- {title}\n" + tabulate(table, headers="keys", tablefmt="github", showindex=False,
                                                           missingval="—"))
-        missing = [f"{p.label} {p.model}: {p.note}" for p in self.profiles if not p.ops]
-        if missing:
-            parts.append("no profile: " + "; ".join(sorted(set(missing))))
+        missing: dict[tuple[str, str], list[str]] = {}
+        for p in self.profiles:
+            if not p.ops:  # one line per library and reason, naming its models
+                missing.setdefault((p.label, p.note.partition(": its per-layer sum")[0]), []).append(p.model)
+        for (label, note), models in sorted(missing.items()):
+            parts.append(f"no profile: {label} ({', '.join(sorted(models))}): {note}")
         return "\n\n".join(parts) or "op profiles: nothing to compare (one library per case)"
 
     def _compared(self) -> list[OpProfile]:
