@@ -144,8 +144,8 @@ _WRAPPERS = ("Method::", "Program::", "DELEGATE_CALL", "OPERATOR_CALL")
 
 
 def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
-                warmup: int, runs: int) -> list[tuple[str, str, float, bool]]:
-    """Per event: (name, XNNPACK operator or kernel, median ms per inference, depthwise).
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per event: (name, XNNPACK operator or kernel, its ms in each profiled run, depthwise).
 
     The installed wheel's pybindings are built with ETDump (``_load_for_executorch(...,
     enable_etdump=True)``; ``has_etdump()`` is checked): the runtime records each XNNPACK
@@ -153,7 +153,6 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
     it. Only the profiled runs are in the dump (a second module, loaded after the warm-up).
     The depthwise micro-kernel (``DWConv``) is in the event's name.
     """
-    import statistics
     import tempfile
 
     import torch
@@ -179,5 +178,5 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
             continue
         kind = name.rpartition(" #")[0] if " #" in name else name.removeprefix("native_call_")
         times = list(row["raw"])[-runs:]
-        out.append((name, kind, statistics.median(times), False))
+        out.append((name, kind, [float(t) for t in times], False))
     return out

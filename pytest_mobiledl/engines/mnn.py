@@ -196,8 +196,8 @@ PROFILER = "MNN Interpreter.runSessionWithCallBackInfo (per-op begin/end callbac
 
 
 def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
-                warmup: int, runs: int) -> list[tuple[str, str, float, bool]]:
-    """Per op: (name, type, median ms per inference, depthwise), timed between MNN's own callbacks.
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per op: (name, type, its ms in each profiled run, depthwise), timed between MNN's own callbacks.
 
     MNN's Python API gives per-op callbacks only on its Session API (``Interpreter``), not on the
     ``MNN.nn`` module the latency runs use; both run the same CPU kernels, and the coverage
@@ -205,7 +205,6 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
     are Python calls between ops: their own cost lands between the op timings, not inside them.
     ``type`` tells depthwise convolutions apart (``ConvolutionDepthwise``).
     """
-    import statistics
     import time
 
     import MNN
@@ -239,4 +238,4 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
     for i in range(warmup + runs):
         run[0] = i - warmup
         interpreter.runSessionWithCallBackInfo(session, begin, end)
-    return [(name, kinds[name], statistics.median(t), False) for name, t in times.items()]
+    return [(name, kinds[name], t, False) for name, t in times.items()]

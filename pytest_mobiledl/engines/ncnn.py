@@ -212,8 +212,8 @@ PROFILE_FLAGS = ("approximation",)
 
 
 def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
-                warmup: int, runs: int) -> list[tuple[str, str, float, bool]]:
-    """Per layer: (name, layer type, median ms per inference, depthwise) from timed incremental extracts.
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per layer: (name, layer type, its ms in each profiled run, depthwise), from timed extracts.
 
     ncnn computes a blob on demand: extracting each layer's first output in graph order, with
     light mode off (so no blob is freed and recomputed) and ``type=1`` (no unpacking or fp16
@@ -221,7 +221,6 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
     binding's own cost, so the sum is checked against the whole-net latency (coverage) and the
     profile is flagged an approximation. ``ConvolutionDepthWise`` names depthwise layers.
     """
-    import statistics
     import time
 
     import ncnn
@@ -242,4 +241,4 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
                     raise RuntimeError(f"ncnn extract(blob {top}) returned {status}")
                 if i >= warmup:
                     times[k].append((time.perf_counter_ns() - t0) / 1e6)
-    return [(name, kind, statistics.median(t), False) for (name, kind, _), t in zip(layers, times, strict=True)]
+    return [(name, kind, t, False) for (name, kind, _), t in zip(layers, times, strict=True)]

@@ -178,18 +178,15 @@ PROFILER = "onnxruntime SessionOptions.enable_profiling (node kernel_time events
 
 
 def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
-                warmup: int, runs: int) -> list[tuple[str, str, float, bool]]:
-    """Per node: (name, op type, median ms per inference, depthwise) over ``runs`` profiled inferences.
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per node: (name, op type, its ms in each of the ``runs`` profiled inferences, depthwise).
 
     A session of its own with the profiler on (the same options as ``open_session`` otherwise),
     in a profiling process: its overhead never reaches a latency run. Warm-up runs are profiled
-    too (the profiler is a session option) and dropped by their ``model_run`` windows. A node's
-    time per inference is its median over the runs: one preempted run on a shared core must not
-    count twenty times.
+    too (the profiler is a session option) and dropped by their ``model_run`` windows.
     """
     import json
     import os
-    import statistics
 
     import onnxruntime as ort
 
@@ -219,7 +216,7 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
         found.setdefault(name, (args.get("op_name", "?"), _depthwise(args)))
         times = per_run.setdefault(name, [0.0] * len(windows))
         times[run] += e["dur"] / 1000  # µs
-    return [(name, kind, statistics.median(per_run[name]), dw) for name, (kind, dw) in found.items()]
+    return [(name, kind, per_run[name], dw) for name, (kind, dw) in found.items()]
 
 
 def _depthwise(args: Mapping[str, Any]) -> bool:

@@ -110,16 +110,14 @@ PROFILER = "torch.profiler (CPU activities, top-level aten ops of the lite inter
 
 
 def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
-                warmup: int, runs: int) -> list[tuple[str, str, float, bool]]:
-    """Per aten op the interpreter calls: (name, op, median ms per inference, depthwise).
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per aten op the interpreter calls: (name, op, its ms in each profiled run, depthwise).
 
     Profiler events nest (``aten::_convolution`` → ``aten::mkldnn_convolution`` → …): only the
     top-level ones count, each once. The interpreter has no node names, so an op's name is its
     position in the inference (``#k aten::…``). ``aten::_convolution``'s ``groups`` argument
     (recorded with the shapes) tells depthwise convolutions apart.
     """
-    import statistics
-
     from torch.profiler import ProfilerActivity, profile
 
     session = open_session(path, threads, backend, precision)
@@ -136,8 +134,8 @@ def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Ma
     out = []
     for k in range(per_run):
         calls = top[k::per_run]
-        median_us = statistics.median(e.cpu_time_total for e in calls)
-        out.append((f"#{k} {calls[0].name}", calls[0].name, median_us / 1000, _depthwise(calls[0])))
+        out.append((f"#{k} {calls[0].name}", calls[0].name, [e.cpu_time_total / 1000 for e in calls],
+                    _depthwise(calls[0])))
     return out
 
 

@@ -31,8 +31,8 @@ class Op:
     #: The library's op type, as its profiler printed it (``Conv``, ``ConvolutionDepthwise``…).
     type: str
     op_class: str
-    #: Time per inference, ms: every call of this node in one inference, the median over the runs
-    #: (a preempted run on a shared core must not weigh on every op).
+    #: Time per inference, ms: every call of this node in one inference, the mean over the typical
+    #: profiled runs (a run preempted on a shared core is left out whole: ``ops.run.typical``).
     ms: float
     #: Whether ``type`` maps to a class; unmapped ops are ``other`` and listed, never dropped.
     mapped: bool = True
@@ -59,7 +59,7 @@ class OpProfile:
     threads: int
     #: What produced the times: the library's API or tool, in its own words.
     profiler: str
-    #: Profiled inferences the op times are the median of (0 when there is no profile).
+    #: Profiled inferences (0 when there is no profile).
     runs: int
     #: Median latency of the same session, unprofiled, in the same process: the coverage reference.
     latency_ms: float | None

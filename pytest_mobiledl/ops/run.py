@@ -20,6 +20,8 @@ from pytest_mobiledl import engines
 from pytest_mobiledl.ops.profile import APPROXIMATION, OpProfile, op
 from pytest_mobiledl.tensors import random_inputs
 
+#: A profiled run whose ops took longer than this × the median run's was preempted: it is left out.
+PREEMPTED = 1.5
 #: The range of coverage within which an approximation's per-layer sum is said to track the latency
 #: (wide: a shared 2-core machine moves medians by ±20 % between phases of one process).
 TRACKS = (0.67, 1.5)
@@ -52,12 +54,29 @@ def profile(args: argparse.Namespace) -> OpProfile:
     traced = engine.profile_ops(args.model, args.threads, args.backend, args.precision,  # type: ignore[attr-defined]
                                 _feeds(engine, args), args.warmup, args.runs)
     samples += _unprofiled(engine, args, args.runs // 2 + 1)
-    ops = tuple(op(name, kind, ms, dw) for name, kind, ms, dw in traced)
+    ops = tuple(op(name, kind, ms, dw) for name, kind, ms, dw in typical(traced))
     result = OpProfile(**base, profiler=engine.PROFILER, runs=args.runs,  # type: ignore[attr-defined]
                        latency_ms=statistics.median(samples), ops=ops,
                        flags=tuple(getattr(engine, "PROFILE_FLAGS", ())),
                        note="" if ops else "the profiler recorded no op")
     return _checked(result)
+
+
+def typical(traced: Sequence[tuple[str, str, Sequence[float], bool]]) -> list[tuple[str, str, float, bool]]:
+    """Each op's mean over the typical runs: those whose ops' total is at most PREEMPTED × the median.
+
+    On shared cores a run is sometimes preempted: counting it would inflate every op it held;
+    a per-op median instead would break the sum (medians of skewed times add up to less than
+    a typical run). Dropping whole runs keeps each kept run's ops together.
+    """
+    runs = max((len(times) for _, _, times, _ in traced), default=0)
+    totals = [sum(times[r] for _, _, times, _ in traced if r < len(times)) for r in range(runs)]
+    if not totals:
+        return []
+    limit = PREEMPTED * statistics.median(totals)
+    kept = [r for r, total in enumerate(totals) if total <= limit] or list(range(runs))
+    return [(name, kind, sum(times[r] for r in kept if r < len(times)) / len(kept), dw)
+            for name, kind, times, dw in traced]
 
 
 def _checked(result: OpProfile) -> OpProfile:
