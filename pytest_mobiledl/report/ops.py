@@ -26,10 +26,10 @@ CAVEATS = ("best of all: per op class, the fastest library's time, summed; again
            "scaled by its coverage to its unprofiled latency (scaled): the saving is given as that range. Not "
            "counted: converting tensors between libraries' layouts (NCHW, NHWC, NC4HW4, packed) and memory "
            "between op classes taken from different libraries, which is not free; a fused op's time sits in "
-           "its principal op's class (XNNPACK runs 1×1 convolutions as Fully Connected GEMMs: ExecuTorch's "
-           "pointwise convolutions count as dense, and MNN runs a matrix product by a constant as a "
-           "Convolution); activation and normalization, fused into the preceding op by some libraries, are spread "
-           "over each library's conv, depthwise and dense time in proportion. Libraries without a profile (LiteRT on "
+           "its principal op's class; conv and dense are one class here (XNNPACK runs 1×1 convolutions as Fully "
+           "Connected GEMMs, MNN a matrix product by a constant as a Convolution), and activation and "
+           "normalization, fused into the preceding op by some libraries, are spread over each library's conv, "
+           "depthwise and dense time in proportion. Libraries without a profile (LiteRT on "
            "the host) are not in it.")
 
 
@@ -118,10 +118,14 @@ def projection(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def _unfused(wide: pd.DataFrame) -> pd.DataFrame:
-    """Activation and normalization spread over each library's conv, depthwise and dense time.
+    """The op classes the projection compares: where libraries draw a class's borders differently,
+    they are drawn once for all.
 
-    Some libraries fuse them into the preceding op (0 ms of their own), others do not: taking the
-    fused library's 0 beside another's bare convolution would count neither.
+    Activation and normalization are spread over each library's conv, depthwise and dense time:
+    some libraries fuse them into the preceding op (0 ms of their own), others do not, and taking
+    the fused library's 0 beside another's bare convolution would count neither. Conv and dense
+    are one class here: XNNPACK runs 1×1 convolutions as Fully Connected GEMMs and MNN a matrix
+    product by a constant as a Convolution, so one library's conv work is another's dense work.
     """
     wide = wide.copy()
     hosts = [c for c in ("conv", "depthwise_conv", "dense") if c in wide.index]
@@ -131,6 +135,9 @@ def _unfused(wide: pd.DataFrame) -> pd.DataFrame:
         if base > 0 and fused:
             wide.loc[hosts, lib] += wide.loc[fused, lib].sum() * wide.loc[hosts, lib] / base
             wide.loc[fused, lib] = 0.0
+    if "dense" in wide.index:
+        wide.loc["conv"] = (wide.loc["conv"] if "conv" in wide.index else 0.0) + wide.loc["dense"]
+        wide = wide.drop(index="dense").rename(index={"conv": "conv+dense"})
     return wide
 
 
