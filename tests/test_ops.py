@@ -142,7 +142,7 @@ def test_projection_takes_the_fastest_per_class_and_spreads_fused_activations() 
     classes = report_ops.classes(df)
     assert set(classes["op class"]) == {"conv", "activation", "pooling"}
     assert classes.set_index("op class").loc["pooling", "fastest"] == "b"
-    assert report_ops.differ_most(df)["op class"].iloc[0] in ("conv", "activation")
+    assert report_ops.differ_most(df)["op class"].iloc[0] == "pooling"  # conv (with activations) is 8 ms in both
 
 
 def test_changes_name_the_op_class_that_moved() -> None:

@@ -72,14 +72,15 @@ def classes(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def differ_most(df: pd.DataFrame, top: int = 3) -> pd.DataFrame:
-    """Per place, the op classes where the libraries differ most (by ms between slowest and fastest)."""
+    """Per place, the op classes where the libraries differ most (by ms between slowest and fastest),
+    on the projection's classes (conv and dense together, activations spread: ``_unfused``)."""
     import pandas as pd
 
     if df.empty or df["lib"].nunique() < 2:
         return pd.DataFrame()
     out = []
     for place, group in df.groupby(_PLACE, sort=True):
-        wide = group.pivot_table(index="op_class", columns="lib", values="ms", aggfunc="sum")
+        wide = _unfused(group.pivot_table(index="op_class", columns="lib", values="ms", aggfunc="sum"))
         if wide.shape[1] < 2:
             continue
         spread = (wide.max(axis=1) - wide.min(axis=1)).sort_values(ascending=False)
