@@ -19,18 +19,18 @@ def sample(lib: str, name: str) -> str:
 
 
 def test_tflite_op_profiling_table_of_the_regular_runs() -> None:
-    rows = tflite.parse_layers(sample("tflite", "op_profiling_cpu.txt"))
+    rows = tflite.parse_layers(sample("tflite", "layers/op_profiling_cpu.txt"))
     assert [r[1] for r in rows] == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED",
                                     "SOFTMAX"]  # not AllocateTensors: the initialization's table is skipped
     assert rows[0][0] == "MobilenetV2/Conv/Relu6" and rows[0][2] == pytest.approx(0.398)
-    profile = from_tool("tflite", sample("tflite", "op_profiling_cpu.txt"), "mobilenet_v2", "cpu", "fp32", 1, 0.912)
+    profile = from_tool("tflite", sample("tflite", "layers/op_profiling_cpu.txt"), "mobilenet_v2", "cpu", "fp32", 1, 0.912)
     by_class = profile.by_class()
     assert by_class["depthwise_conv"] == pytest.approx(0.205) and by_class["softmax"] == pytest.approx(0.009)
     assert profile.unmapped() == [] and profile.coverage == pytest.approx(0.884 / 0.912)
 
 
 def test_tflite_delegate_internal_ops_replace_the_delegate_node() -> None:
-    text = sample("tflite", "op_profiling_cpu.txt")
+    text = sample("tflite", "layers/op_profiling_cpu.txt")
     delegated = text.replace("\t                 CONV_2D\t            0.000",
                              "\t   TfLiteXNNPackDelegate\t            0.000", 1)
     head = "============================== Run Order ==============================\n"
@@ -51,22 +51,22 @@ def test_tflite_real_outputs_parse() -> None:
 
 
 def test_ncnn_per_layer_lines_averaged_over_the_runs() -> None:
-    rows = {r[0]: r for r in ncnn.parse_layers(sample("ncnn", "layers_cpu.txt"))}
+    rows = {r[0]: r for r in ncnn.parse_layers(sample("ncnn", "layers/layers_cpu.txt"))}
     assert rows["convdwrelu_0"][1] == "ConvolutionDepthWise"
     assert rows["convrelu_0"][2] == pytest.approx(0.53)  # 0.52, 0.53, 0.54 over three runs
-    profile = from_tool("ncnn", sample("ncnn", "layers_cpu.txt"), "mobilenet_v2", "cpu", "fp32", 1)
+    profile = from_tool("ncnn", sample("ncnn", "layers/layers_cpu.txt"), "mobilenet_v2", "cpu", "fp32", 1)
     assert profile.unmapped() == [] and profile.by_class()["dense"] > 0
 
 
 def test_mnn_time_profile_table_by_node_name() -> None:
-    rows = mnn.parse_layers(sample("mnn", "time_profile_cpu.txt"))
+    rows = mnn.parse_layers(sample("mnn", "layers/time_profile_cpu.txt"))
     assert len(rows) == 8 and rows[2] == ("ConvolutionDepthwise1", "ConvolutionDepthwise", 0.2043, False)
-    profile = from_tool("mnn", sample("mnn", "time_profile_cpu.txt"), "mobilenet_v2", "cpu", "fp32", 1)
+    profile = from_tool("mnn", sample("mnn", "layers/time_profile_cpu.txt"), "mobilenet_v2", "cpu", "fp32", 1)
     assert profile.unmapped() == [] and profile.by_class()["data_movement"] == pytest.approx(0.0121)
 
 
 def test_snpe_layer_times_are_listed_unmapped_with_their_time() -> None:
-    profile = from_tool("snpe", sample("snpe", "layers_cpu_detailed.txt"), "mobilenet_v2", "cpu", "fp32", 1)
+    profile = from_tool("snpe", sample("snpe", "layers/layers_cpu_detailed.txt"), "mobilenet_v2", "cpu", "fp32", 1)
     assert len(profile.ops) == 8 and profile.unmapped() == ["?"]
     assert profile.total_ms == pytest.approx(19.248)
 
