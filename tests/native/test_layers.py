@@ -23,7 +23,8 @@ def test_tflite_op_profiling_table_of_the_regular_runs() -> None:
     assert [r[1] for r in rows] == ["CONV_2D", "DEPTHWISE_CONV_2D", "CONV_2D", "ADD", "MEAN", "FULLY_CONNECTED",
                                     "SOFTMAX"]  # not AllocateTensors: the initialization's table is skipped
     assert rows[0][0] == "MobilenetV2/Conv/Relu6" and rows[0][2] == pytest.approx(0.398)
-    profile = from_tool("tflite", sample("tflite", "layers/op_profiling_cpu.txt"), "mobilenet_v2", "cpu", "fp32", 1, 0.912)
+    text = sample("tflite", "layers/op_profiling_cpu.txt")
+    profile = from_tool("tflite", text, "mobilenet_v2", "cpu", "fp32", 1, 0.912)
     by_class = profile.by_class()
     assert by_class["depthwise_conv"] == pytest.approx(0.205) and by_class["softmax"] == pytest.approx(0.009)
     assert profile.unmapped() == [] and profile.coverage == pytest.approx(0.884 / 0.912)
