@@ -76,7 +76,8 @@ def run(out: Path, sessions: int, slow_lib: str, libs: str, models: str, extra: 
 def run_variants(out: Path, libs: str, models: str, threads: str, extra: Sequence[str] = ()) -> None:
     out.mkdir(parents=True, exist_ok=True)
     timings = _timings(out)
-    builds = [arg for lib in libs.split(",") for label in "ab" for arg in ("--variant", f"{lib}@{label}={sys.executable}")]
+    builds = [arg for lib in libs.split(",") for label in "ab"
+              for arg in ("--variant", f"{lib}@{label}={sys.executable}")]
     matrix = [f"--libs={libs}", f"--models={models}", f"--threads={threads}", *builds, *extra]
     slow = ",".join(f"{lib}@b" for lib in libs.split(","))
     _session(out, "vaa", matrix, timings)

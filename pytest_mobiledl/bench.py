@@ -45,7 +45,7 @@ class Bench:
         # pytest.skip/fail outside the except blocks: raised inside one, the cause would be
         # printed again under "During handling of the above exception".
         lib = f"{case.lib}@{case.variant}" if case.variant else case.lib  # failures name the build
-        block = blocks.block_key(case, self.repeat)
+        block = blocks.member_key(self._item, case, self.repeat)
         outcome = self._kept.take(block, case) or self._run_block(block)
         if outcome.skipped:
             pytest.skip(outcome.skipped)
@@ -90,7 +90,7 @@ class Bench:
         except MobiledlError as exc:
             outcomes.update({c: blocks.Outcome(plans[c].artifact, error=exc) for c in ready})
         size = len(together) if mode == "lockstep" else len(block_cases)
-        ident = blocks.block_id(block, self._kept.token)
+        ident = blocks.block_id(blocks.block_key(self.case, self.repeat), self._kept.token)
         for case, outcome in outcomes.items():
             if outcome.record is not None:
                 record = outcome.record.with_(block={**outcome.record.block, "id": ident, "mode": mode, "size": size})
@@ -143,8 +143,8 @@ class Bench:
 
     def _block(self) -> list[Case]:
         """Every case of this item's block this session runs, in run order (this one included)."""
-        return self._kept.members(self._item.session.items).get(blocks.block_key(self.case, self.repeat),
-                                                                 [self.case])
+        key = blocks.member_key(self._item, self.case, self.repeat)
+        return self._kept.members(self._item.session.items).get(key, [self.case])
 
 
 class Plan(NamedTuple):

@@ -38,6 +38,12 @@ def block_key(case: Case, repeat: int) -> str:
     return f"{case.device}-{case.model}-{case.backend}-{case.precision}-r{repeat}"
 
 
+def member_key(item: Any, case: Case, repeat: int) -> str:
+    """Which block an item's run belongs to: a block is one test function's (two functions asking
+    for ``mobiledl`` measure apart)."""
+    return f"{item.nodeid.partition('[')[0]} {block_key(case, repeat)}"
+
+
 def block_id(key: str, token: str) -> str:
     """A block's id in its records: its key and the token of the pytest process that ran it, so a
     block run again (a resumed session) never pairs with the first run of it."""
@@ -77,7 +83,7 @@ class Kept:
                 params = callspec.params if callspec else {}
                 case = params.get("mobiledl_case")
                 if case is not None and not item.get_closest_marker("skip"):
-                    self._members.setdefault(block_key(case, params["mobiledl_repeat"]), []).append(case)
+                    self._members.setdefault(member_key(item, case, params["mobiledl_repeat"]), []).append(case)
         return self._members
 
     def keep(self, block: str, case: Case, outcome: Outcome) -> None:

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from pytest_mobiledl import engines, usermodels, zoo
+from pytest_mobiledl import engines, recommend, usermodels, zoo
 from pytest_mobiledl import routes as _routes
 from pytest_mobiledl.errors import ConversionError, MobiledlError
 from pytest_mobiledl.record import PRECISIONS
@@ -39,6 +39,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     models.add_argument("--model-cache", type=Path, default=None, help="default: the user cache dir")
     models.add_argument("--rebuild", action="store_true", help="convert again even when cached")
     report_cli.add_parser(sub)
+    recommend.add_parser(sub)
     return parser.parse_args(argv)
 
 
@@ -46,6 +47,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
     if args.command == "report":
         return report_cli.run(args)
+    if args.command == "recommend":
+        return recommend.run(args)
     entries = [v.strip() for v in args.models.split(",") if v.strip()]
     paths = [Path(v).expanduser().resolve() for v in entries if usermodels.is_file_ref(v)]
     try:

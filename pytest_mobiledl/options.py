@@ -77,6 +77,8 @@ class Selection:
     variants: tuple[Variant, ...] = ()
     #: Where the environments of pip variants are made and kept.
     env_cache: Path = field(default_factory=Path)
+    #: --mobiledl-ops: profile each case's operators in a separate run (ops/).
+    ops: bool = False
 
 
 @dataclass(frozen=True)
@@ -311,6 +313,9 @@ OPTIONS = (
     Option("fork", "yes", "host runs: yes = fork each run from a server that imported the library once "
            "(where its import leaves no thread behind), no = exec a fresh interpreter per run", _yes_no,
            flag="--mobiledl-fork"),
+    Option("ops", "false", "also profile each case's operators with its library's own profiler, in a separate "
+           "run after the latency runs (tests using the mobiledl_ops fixture, e.g. benchmarks/test_ops.py)",
+           lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-ops", switch=True),
 )
 
 

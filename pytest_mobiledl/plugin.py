@@ -7,8 +7,10 @@ converters, adbutils and pandas load where they are used, so ``pytest --collect-
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import cache
+from typing import Any
 
 import pytest
 
@@ -57,6 +59,10 @@ def pytest_configure(config: pytest.Config) -> None:
         results = Results(config, infos, selection)
         config.pluginmanager.register(results, "mobiledl-results")
         config.pluginmanager.register(journal.Writer(config, results, devices, selection.resume), "mobiledl-journal")
+        if selection.ops:
+            from pytest_mobiledl.ops.collect import Collector
+
+            config.pluginmanager.register(Collector(config, [v.label for v in selection.variants]), "mobiledl-ops")
     elif journal.WORKER_KEY in config.workerinput:  # what the controller resumes, the same on every worker
         config.pluginmanager.register(journal.Resume(config.workerinput[journal.WORKER_KEY]), "mobiledl-resume")
 
@@ -76,7 +82,19 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
             params.append(pytest.param(case, 1, id=case.id, marks=_skip(reason)))
         else:
             params += [pytest.param(case, k, id=matrix.repeat_id(case, k, repeats)) for k in range(1, repeats + 1)]
+    if "mobiledl_ops" in metafunc.fixturenames:
+        params = _ops_params(state, unsupported)
     metafunc.parametrize(("mobiledl_case", "mobiledl_repeat"), params)
+
+
+def _ops_params(state: State, unsupported: Callable[[matrix.Case], str | None]) -> list[Any]:
+    """A profiling item per case, only with --mobiledl-ops; numbered after every repeat, so the
+    round-robin sort puts it after the latency rounds of its device."""
+    if not state.selection.ops:
+        return [pytest.param(None, 0, id="off", marks=_skip("op profiles are made with --mobiledl-ops"))]
+    last = state.selection.repeats + 1
+    return [pytest.param(case, last, id=case.id, marks=_skip(reason) if reason else ())
+            for case, reason in matrix.expand(state.selection, state.devices, unsupported)]
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -150,6 +168,15 @@ def mobiledl(request: pytest.FixtureRequest, mobiledl_case: matrix.Case, mobiled
     state = request.config.stash[STATE]
     return Bench(mobiledl_case, mobiledl_repeat, state.selection, state.devices[mobiledl_case.device],
                  request.node, request.config.stash[KEPT])
+
+
+@pytest.fixture
+def mobiledl_ops(request: pytest.FixtureRequest, mobiledl_case: matrix.Case, mobiledl_repeat: int) -> object:
+    """Profiles this item's case in a separate run (--mobiledl-ops): ``profile = mobiledl_ops.run()``."""
+    from pytest_mobiledl.ops.host import Profiler
+
+    state = request.config.stash[STATE]
+    return Profiler(mobiledl_case, state.selection, dict(state.devices[mobiledl_case.device].info()), request.node)
 
 
 def _prepare_variants(selection: options.Selection) -> options.Selection:

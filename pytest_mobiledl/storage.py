@@ -305,3 +305,12 @@ def partial(data: Any) -> str:
     if isinstance(mark, dict) and mark.get("partial"):
         return str(mark.get("why") or "its session did not finish")
     return ""
+
+
+def compared_paths(config: pytest.Config) -> list[str]:
+    """The files of the saved runs ``--benchmark-compare`` loaded (their other keys: op profiles)."""
+    import os
+
+    bs = session(config)
+    root = getattr(getattr(bs, "storage", None), "path", "")  # FileStorage names them relative to its folder
+    return [os.path.join(str(root), str(path)) for path in (getattr(bs, "compared_mapping", None) or {})]

@@ -135,3 +135,48 @@ class _Session:
         # ExecuTorch copies inputs into its planned memory and outputs out of it on every call.
         outputs = self._method.execute([torch.from_numpy(feeds[s.name]) for s in self._specs])
         return [o.numpy() for o in outputs]
+
+
+#: What ``profile_ops`` reads: the runtime's ETDump, read back by ExecuTorch's own Inspector.
+PROFILER = "executorch ETDump (portable_lib enable_etdump) + executorch.devtools.Inspector"
+#: Wrapper events of an ETDump: they hold the ops, so they are not ops themselves.
+_WRAPPERS = ("Method::", "Program::", "DELEGATE_CALL", "OPERATOR_CALL")
+
+
+def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per event: (name, XNNPACK operator or kernel, its ms in each profiled run, depthwise).
+
+    The installed wheel's pybindings are built with ETDump (``_load_for_executorch(...,
+    enable_etdump=True)``; ``has_etdump()`` is checked): the runtime records each XNNPACK
+    operator inside the delegate (``Convolution (NHWC, F32) IGEMM #3``) and each kernel outside
+    it. Only the profiled runs are in the dump (a second module, loaded after the warm-up).
+    The depthwise micro-kernel (``DWConv``) is in the event's name.
+    """
+    import tempfile
+
+    import torch
+    from executorch.devtools import Inspector
+    from executorch.extension.pybindings.portable_lib import _load_for_executorch, _unsafe_reset_threadpool
+
+    _check_precision(precision)
+    _unsafe_reset_threadpool(threads)
+    args = [torch.from_numpy(feeds[name]) for name in sorted(feeds, key=lambda n: int(n.removeprefix("in")))]
+    module = _load_for_executorch(path, enable_etdump=True)
+    if not module.has_etdump():
+        raise RuntimeError("this executorch wheel's pybindings were built without ETDump")
+    for _ in range(warmup + runs):
+        module.forward(args)
+    with tempfile.TemporaryDirectory(prefix="mobiledl-etdump-") as tmp:
+        dump = f"{tmp}/run.etdp"
+        module.write_etdump_result_to_file(dump)
+        frame = Inspector(etdump_path=dump).to_dataframe()
+    out = []
+    for _, row in frame[frame["event_block_name"] == "Execute"].iterrows():
+        name = str(row["event_name"])
+        if name.startswith(_WRAPPERS):
+            continue
+        kind = name.rpartition(" #")[0] if " #" in name else name.removeprefix("native_call_")
+        times = list(row["raw"])[-runs:]
+        out.append((name, kind, [float(t) for t in times], False))
+    return out

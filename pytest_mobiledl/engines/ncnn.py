@@ -203,3 +203,42 @@ class _Session:
                     raise RuntimeError(f"ncnn extract({blob!r}) returned {status}")
                 results.append(np.array(mat.numpy(batch_index=0)))
         return results
+
+
+#: ncnn's Python wheel is built without per-layer timing (NCNN_BENCHMARK): an approximation.
+PROFILER = "ncnn Extractor, one extract() per layer in graph order (approximation: no per-layer timer in the wheel)"
+#: Flags every profile of this engine carries: its op times are not the library's own timings.
+PROFILE_FLAGS = ("approximation",)
+
+
+def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per layer: (name, layer type, its ms in each profiled run, depthwise), from timed extracts.
+
+    ncnn computes a blob on demand: extracting each layer's first output in graph order, with
+    light mode off (so no blob is freed and recomputed) and ``type=1`` (no unpacking or fp16
+    conversion on the way out), makes each call run that one layer. Each call adds the Python
+    binding's own cost, so the sum is checked against the whole-net latency (coverage) and the
+    profile is flagged an approximation. ``ConvolutionDepthWise`` names depthwise layers.
+    """
+    import time
+
+    import ncnn
+
+    session = open_session(path, threads, backend, precision)
+    net = session._net
+    layers = [(layer.name, layer.type, layer.tops[0]) for layer in net.layers() if layer.type != "Input" and layer.tops]
+    times: list[list[float]] = [[] for _ in layers]
+    for i in range(warmup + runs):
+        with net.create_extractor() as extractor:
+            extractor.set_light_mode(False)
+            for name, blob in session._bindings:
+                extractor.input(blob, ncnn.Mat(feeds[name], batch_index=0))
+            for k, (_, _, top) in enumerate(layers):
+                t0 = time.perf_counter_ns()
+                status, _mat = extractor.extract(top, 1)
+                if status != 0:
+                    raise RuntimeError(f"ncnn extract(blob {top}) returned {status}")
+                if i >= warmup:
+                    times[k].append((time.perf_counter_ns() - t0) / 1e6)
+    return [(name, kind, t, False) for (name, kind, _), t in zip(layers, times, strict=True)]

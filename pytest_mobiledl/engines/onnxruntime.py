@@ -171,3 +171,58 @@ class _Session:
 
     def run(self, feeds: Mapping[str, np.ndarray]) -> Sequence[np.ndarray]:
         return self._session.run(None, dict(feeds))  # type: ignore[no-any-return]
+
+
+#: What ``profile_ops`` reads: ONNX Runtime's own profiler (Chrome-trace JSON, one event per node run).
+PROFILER = "onnxruntime SessionOptions.enable_profiling (node kernel_time events)"
+
+
+def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per node: (name, op type, its ms in each of the ``runs`` profiled inferences, depthwise).
+
+    A session of its own with the profiler on (the same options as ``open_session`` otherwise),
+    in a profiling process: its overhead never reaches a latency run. Warm-up runs are profiled
+    too (the profiler is a session option) and dropped by their ``model_run`` windows.
+    """
+    import json
+    import os
+
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = threads
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.log_severity_level = 3
+    with tempfile.TemporaryDirectory(prefix="mobiledl-ort-prof-") as tmp:
+        options.enable_profiling = True
+        options.profile_file_prefix = os.path.join(tmp, "profile")
+        session = ort.InferenceSession(path, options, providers=["CPUExecutionProvider"])
+        for _ in range(warmup + runs):
+            session.run(None, dict(feeds))
+        with open(session.end_profiling()) as f:
+            events = json.load(f)
+    windows = [(e["ts"], e["ts"] + e["dur"]) for e in events if e.get("name") == "model_run"][-runs:]
+    found: dict[str, tuple[str, bool]] = {}
+    per_run: dict[str, list[float]] = {}
+    for e in events:
+        if e.get("cat") != "Node" or not e.get("name", "").endswith("_kernel_time"):
+            continue
+        run = next((k for k, (start, end) in enumerate(windows) if start <= e["ts"] <= end), None)
+        if run is None:
+            continue
+        name, args = e["name"].removesuffix("_kernel_time"), e.get("args", {})
+        found.setdefault(name, (args.get("op_name", "?"), _depthwise(args)))
+        times = per_run.setdefault(name, [0.0] * len(windows))
+        times[run] += e["dur"] / 1000  # µs
+    return [(name, kind, per_run[name], dw) for name, (kind, dw) in found.items()]
+
+
+def _depthwise(args: Mapping[str, Any]) -> bool:
+    """A Conv whose weight has one input channel per group and as many groups as input channels."""
+    shapes: list[list[int]] = [next(iter(s.values()), []) for s in args.get("input_type_shape", [])]
+    if args.get("op_name") not in ("Conv", "FusedConv", "QLinearConv") or len(shapes) < 2:
+        return False
+    x, w = shapes[0], shapes[3] if args.get("op_name") == "QLinearConv" and len(shapes) > 3 else shapes[1]
+    return len(x) == 4 and len(w) == 4 and w[1] == 1 and x[1] > 1 and w[0] % x[1] == 0

@@ -103,3 +103,47 @@ class _Session:
         if isinstance(outputs, torch.Tensor):
             outputs = (outputs,)
         return [o.detach().numpy().copy() for o in outputs]
+
+
+#: What ``profile_ops`` reads: torch's own profiler around the lite interpreter's calls.
+PROFILER = "torch.profiler (CPU activities, top-level aten ops of the lite interpreter)"
+
+
+def profile_ops(path: str, threads: int, backend: str, precision: str, feeds: Mapping[str, np.ndarray],
+                warmup: int, runs: int) -> list[tuple[str, str, list[float], bool]]:
+    """Per aten op the interpreter calls: (name, op, its ms in each profiled run, depthwise).
+
+    Profiler events nest (``aten::_convolution`` → ``aten::mkldnn_convolution`` → …): only the
+    top-level ones count, each once. The interpreter has no node names, so an op's name is its
+    position in the inference (``#k aten::…``). ``aten::_convolution``'s ``groups`` argument
+    (recorded with the shapes) tells depthwise convolutions apart.
+    """
+    from torch.profiler import ProfilerActivity, profile
+
+    session = open_session(path, threads, backend, precision)
+    for _ in range(warmup):
+        session.run(feeds)
+    with profile(activities=[ProfilerActivity.CPU], record_shapes=True) as prof:
+        for _ in range(runs):
+            session.run(feeds)
+    top = [e for e in prof.events() if e.cpu_parent is None and e.name.startswith(("aten::", "prepacked::",
+                                                                                     "quantized::"))]
+    per_run = len(top) // runs
+    if per_run * runs != len(top):
+        raise RuntimeError(f"torch.profiler saw {len(top)} top-level ops over {runs} runs: not one graph per run")
+    out = []
+    for k in range(per_run):
+        calls = top[k::per_run]
+        out.append((f"#{k} {calls[0].name}", calls[0].name, [e.cpu_time_total / 1000 for e in calls],
+                    _depthwise(calls[0])))
+    return out
+
+
+def _depthwise(event: Any) -> bool:
+    if "conv" not in event.name:
+        return False
+    shapes, concrete = event.input_shapes, getattr(event, "concrete_inputs", None) or []
+    groups = concrete[8] if event.name == "aten::_convolution" and len(concrete) > 8 else None
+    if len(shapes) < 2 or len(shapes[0]) != 4 or len(shapes[1]) != 4:
+        return False
+    return bool(shapes[1][1] == 1 and shapes[0][1] > 1 and (groups is None or groups == shapes[0][1]))

@@ -177,3 +177,10 @@ class _Session:
             self._interpreter.set_tensor(detail["index"], feeds[detail["name"]])
         self._interpreter.invoke()
         return [self._interpreter.get_tensor(d["index"]) for d in self._outputs]
+
+
+#: Why a host profile of LiteRT is not made (``ops`` says it instead of inventing op times).
+NO_PROFILE = ("ai-edge-litert's Python API has no op profiler: Interpreter and CompiledModel return no "
+              "per-op events (experimental_force_delegate_node_profiling only acts on a profiler attached "
+              "from C++; profiling_info_pb2 is a message definition with no Python producer). On a phone, "
+              "benchmark_model --enable_op_profiling prints per-node tables, which native/tflite.py parses")

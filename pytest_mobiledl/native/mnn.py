@@ -138,3 +138,30 @@ SPEC = ToolSpec(
     build_plan=build_plan,
     parse_output=parse,
 )
+
+
+def parse_layers(text: str) -> list[tuple[str, str, float, bool]]:
+    """Per op: (name, type, ms per inference, depthwise) from MNN's ``timeProfile.out`` output.
+
+    Its "Sort by node name !" table (Profiler::printTable: tab-separated padded cells; newer
+    versions add columns, found here by the header's names) holds each op's average over the
+    loops. ``ConvolutionDepthwise`` names depthwise ops. ValueError when the table is missing.
+    """
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if line.strip() == "Sort by node name !"), None)
+    if at is None or at + 1 >= len(lines):
+        raise ValueError("no 'Sort by node name !' table: not timeProfile.out's output")
+    header = [h.strip() for h in lines[at + 1].split("\t")]
+    try:
+        name, kind, avg = header.index("Node Name"), header.index("Op Type"), header.index("Avg(ms)")
+    except ValueError:
+        raise ValueError(f"the table's header is not timeProfile's: {lines[at + 1].strip()!r}") from None
+    rows = []
+    for line in lines[at + 2:]:
+        cells = [c.strip() for c in line.split("\t")]
+        if len(cells) < len(header) - 1 or not cells[avg]:
+            break  # "Print <=20 slowest Op…" or a blank line ends the table
+        rows.append((cells[name], cells[kind], float(cells[avg]), False))
+    if not rows:
+        raise ValueError("timeProfile's table has no rows")
+    return rows

@@ -185,3 +185,24 @@ SPEC = ToolSpec(
     build_plan=build_plan,
     parse_output=parse,
 )
+
+
+#: A per-layer line of an ncnn built with NCNN_BENCHMARK (benchmark.cpp: ``"%-24s %-30s %8.2lfms"``,
+#: then the shapes and kernel after ``|``), printed to stderr for every layer of every run.
+_LAYER = re.compile(r"^(?P<type>\S+)\s+(?P<name>\S+)\s+(?P<ms>\d+\.\d+)ms(?:\s+\|.*)?$", re.MULTILINE)
+
+
+def parse_layers(text: str) -> list[tuple[str, str, float, bool]]:
+    """Per layer: (name, type, mean ms per inference, depthwise) over every run benchncnn printed.
+
+    A layer that runs once per inference appears once per run; its mean over the runs is its
+    time. ``ConvolutionDepthWise`` names depthwise layers. ValueError when the build printed no
+    per-layer line (benchncnn without NCNN_BENCHMARK).
+    """
+    seen: dict[tuple[str, str], list[float]] = {}
+    for match in _LAYER.finditer(text):
+        seen.setdefault((match["name"], match["type"]), []).append(float(match["ms"]))
+    if not seen:
+        raise ValueError("no per-layer lines: this benchncnn was built without NCNN_BENCHMARK")
+    runs = max(len(times) for times in seen.values())
+    return [(name, kind, sum(times) / runs, False) for (name, kind), times in seen.items()]

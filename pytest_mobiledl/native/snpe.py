@@ -203,3 +203,23 @@ SPEC = ToolSpec(
     build_plan=build_plan,
     parse_output=parse,
 )
+
+
+#: snpe-diagview's per-layer lines with ``--profiling_level detailed``: ``N: T us : RUNTIME``. SNPE is
+#: closed source: the form is the SDK documentation's, not read from the tool's code.
+_LAYER_TIME = re.compile(r"^\s*(\d+): (\d+) us(?: : (\w+))?\s*$", re.MULTILINE)
+
+
+def parse_layers(text: str) -> list[tuple[str, str, float, bool]]:
+    """Per layer: (``layer N``, ``?``, ms, depthwise) from diagview's "Layer Times" (averaged).
+
+    diagview names layers by index only; their types are in the DLC (``snpe-dlc-info``), which
+    this parser does not read: every layer is listed unmapped, its time kept.
+    """
+    at = text.find("Layer Times")
+    if at < 0:
+        raise ValueError("no 'Layer Times' in diagview's output: run snpe-net-run with --profiling_level detailed")
+    rows = [(f"layer {m[1]}", "?", int(m[2]) / 1000, False) for m in _LAYER_TIME.finditer(text[at:])]
+    if not rows:
+        raise ValueError("diagview's 'Layer Times' section has no layer lines")
+    return rows

@@ -285,3 +285,52 @@ SPEC = ToolSpec(
     build_plan=build_plan,
     parse_output=parse,
 )
+
+
+#: The per-node table ``benchmark_model --enable_op_profiling=true`` prints (stats_calculator.cc's
+#: "Run Order" table, under profiling_listener.cc's header): the regular runs only, not the
+#: initialization's table above it.
+_OPS_HEADER = "Operator-wise Profiling Info for Regular Benchmark Runs:"
+
+
+def parse_layers(text: str) -> list[tuple[str, str, float, bool]]:
+    """Per node: (name, node type, ms per inference, depthwise) from an op-profiling run's output.
+
+    Columns are found by the header's names (``[start]`` came and went between versions); a
+    node's time per inference is its average per call × its calls per run. Where the table of
+    "Delegate internal" ops follows, the delegate's own node (``TfLiteXNNPackDelegate``…) is
+    replaced by the ops it ran, so nothing counts twice. ValueError when no table is there.
+    """
+    start = text.find(_OPS_HEADER)
+    if start < 0:
+        raise ValueError(f"no '{_OPS_HEADER}' table: was --enable_op_profiling=true given?")
+    body = text[start:]
+    primary = _run_order(body)
+    internal_at = body.find("Delegate internal:")
+    if internal_at < 0:
+        return primary
+    internal = _run_order(body[internal_at:])
+    return [row for row in primary if not re.search(r"delegate", row[1], re.IGNORECASE)] + internal
+
+
+def _run_order(text: str) -> list[tuple[str, str, float, bool]]:
+    lines = text.splitlines()
+    at = next((i for i, line in enumerate(lines) if "== Run Order ==" in line), None)
+    if at is None or at + 1 >= len(lines):
+        raise ValueError("no 'Run Order' table after the op-profiling header")
+    header = [h.strip() for h in lines[at + 1].split("\t") if h.strip()]
+    try:
+        kind, avg, calls = header.index("[node type]"), header.index("[avg ms]"), header.index("[times called]")
+        name = header.index("[Name]")
+    except ValueError:
+        raise ValueError(f"the Run Order table's header is not benchmark_model's: {lines[at + 1].strip()!r}") from None
+    rows = []
+    for line in lines[at + 2:]:
+        cells = [c.strip() for c in line.split("\t") if c.strip()]
+        if len(cells) != len(header):
+            break  # the blank line that ends the table
+        label = re.sub(r"^\[(.*)\](:\d+)?$", r"\1", cells[name])
+        rows.append((label, cells[kind], float(cells[avg]) * int(cells[calls]), False))
+    if not rows:
+        raise ValueError("the op-profiling table has no rows")
+    return rows

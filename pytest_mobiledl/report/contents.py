@@ -82,7 +82,14 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
               analyses.parity(df)),
         Table("environment", "Environment: devices, library versions and tool flags per run", "",
               analyses.environment(runs, df)),
+        *_ops_tables(runs),
     ]
+
+
+def _ops_tables(runs: Sequence[Run]) -> list[Table]:
+    from pytest_mobiledl.report import ops  # per-operator profiles: report/ops.py
+
+    return ops.tables(runs)
 
 
 def _or_empty(make: object, df: pd.DataFrame) -> pd.DataFrame:

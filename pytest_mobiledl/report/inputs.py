@@ -41,6 +41,8 @@ class Run:
     records: tuple[RunRecord, ...]
     when: str = ""  # pytest-benchmark's datetime, when the file has one
     partial: str = ""  # why the session that saved it did not finish ("" for a complete run)
+    #: Op profiles saved with the run (``mobiledl_ops``, see ops/); none in older runs.
+    profiles: tuple[Any, ...] = ()
 
 
 def load(paths: Sequence[str | Path], warn: Callable[[str], None] = lambda line: None) -> list[Run]:
@@ -108,7 +110,17 @@ def read(path: Path) -> Run:
     if not records:
         raise InputError(f"{path}: holds no results saved by pytest-mobiledl ({len(benches)} other benchmarks)")
     why = partial(data)
-    return Run(_label(path) + (PARTIAL if why else ""), path, tuple(records), str(data.get("datetime", "")), why)
+    return Run(_label(path) + (PARTIAL if why else ""), path, tuple(records), str(data.get("datetime", "")), why,
+               _profiles(path, data))
+
+
+def _profiles(path: Path, data: dict[str, Any]) -> tuple[Any, ...]:
+    from pytest_mobiledl.ops.collect import read_profiles
+
+    try:
+        return read_profiles(data)
+    except ValueError as exc:
+        raise InputError(f"{path}: {exc}") from None
 
 
 def _journal(path: Path) -> Iterable[RunRecord]:
@@ -147,7 +159,7 @@ def _labelled(runs: list[Run]) -> list[Run]:
     out = []
     for run in runs:
         label = run.label if stems.count(run.label) == 1 else f"{run.path.parent.name}/{run.label}"
-        out.append(Run(label, run.path, run.records, run.when, run.partial))
+        out.append(Run(label, run.path, run.records, run.when, run.partial, run.profiles))
     return out
 
 
