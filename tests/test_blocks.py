@@ -44,7 +44,9 @@ def test_a_blocks_runners_are_alive_together_and_take_turns(bench_dir: pytest.Py
         assert {(r["block"]["mode"], r["block"]["size"]) for r in block} == {("lockstep", 3)}
         assert sorted(r["block"]["slot"] for r in block) == [0, 1, 2]
         turns = sorted((t, r["block"]["slot"]) for r in block for t in r["block"]["turns"])
-        assert [slot for _, slot in turns] == [k % 3 for k in range(len(turns))] and len(turns) == 3 * 8
+        rounds = [[slot for _, slot in turns[k:k + 3]] for k in range(0, len(turns), 3)]
+        assert len(rounds) == 8 and all(sorted(r) == [0, 1, 2] for r in rounds)  # each runs once a round
+        assert [r[0] for r in rounds] == [k % 3 for k in range(8)]  # and each round starts one later
         assert {r["count"] for r in block} == {8}
 
 
@@ -82,5 +84,5 @@ def test_an_emulated_phone_runs_its_block_in_lockstep(bench_dir: pytest.Pytester
     assert {(r["block"]["id"][:-9], r["block"]["mode"]) for r in block} == {(f"{serial}-tiny_cnn-cpu-fp32-r1",
                                                                             "lockstep")}
     turns = sorted((t, r["block"]["slot"]) for r in block for t in r["block"]["turns"])
-    assert [slot for _, slot in turns] == [k % 2 for k in range(12)]
+    assert [slot for _, slot in turns] == [0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0]  # A B, B A, …
 

@@ -6,8 +6,9 @@ cases timed within the same second agree to ~2 % (docs/statistics.md). So the ca
 compares run as one *block*: one fresh runner process per case, all pinned to the same cores.
 They start together (imports, untimed); then one at a time each prepares (load, init, first
 inference, warm-up: cold-start figures are never measured beside another's load); then the
-coordinator gives each a *turn* of ``burst`` timed runs, A B C A B C …, until every case has
-its runs (and ``--min-time``); then each prints its record as it always does.
+coordinator gives each a *turn* of ``burst`` timed runs, round after round, each round starting
+one case later (A B C, B C A, C A B …), until every case has its runs (and ``--min-time``); then
+each prints its record as it always does.
 
 Only the case whose turn it is may run: the others are stopped (SIGSTOP) between their turns, and
 continued (SIGCONT) for their next. Thread pools spin after a run before they sleep (ONNX Runtime's
@@ -92,11 +93,11 @@ class Coordinator:
         self._join(gone)
         for slot in sorted(self.links):
             self._ask(slot, "prepare", "ready")
-        runs, step, started = 0, burst(iterations), time.monotonic()
+        runs, step, started, rounds = 0, burst(iterations), time.monotonic(), 0
         while self.links and (runs < iterations or time.monotonic() - started < min_time):
-            for slot in sorted(self.links):
+            for slot in rotated(sorted(self.links), rounds):
                 self._ask(slot, f"run {step}", "done")
-            runs += step
+            runs, rounds = runs + step, rounds + 1
         for slot in list(self.links):
             self._signal(slot, signal.SIGCONT)
             self._say(slot, "end")
@@ -172,6 +173,13 @@ class Coordinator:
                 part.close()
             except OSError:
                 pass
+
+
+def rotated(slots: list[int], k: int) -> list[int]:
+    """Round k's order: each round starts one slot later (A B C, B C A, C A B …), so no case always
+    follows the same one: whatever a turn leaves behind (caches, clocks) falls on every case alike."""
+    k %= max(1, len(slots))
+    return slots[k:] + slots[:k]
 
 
 def lockstep_argv(argv: Sequence[str], path: str, slot: int) -> list[str]:
