@@ -4,7 +4,7 @@ For each measured model in turn: fit every library's op-class cost rates on the 
 predict this one's latency per library, and compare with what was measured. Reported:
 
 - top-1 accuracy: the predicted fastest library is the measured fastest, or tied with it
-  (``stats.fastest`` over the per-repeat medians: what the data cannot tell apart);
+  (Welch on the per-repeat medians, Holm over the libraries: what the data cannot tell apart);
 - Spearman's rank correlation of predicted vs measured latencies across libraries, per model
   (median over the models);
 - the median error of the predicted ms, |predicted ÷ measured − 1| over every model × library;
@@ -27,6 +27,7 @@ import os
 import statistics
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_mobiledl import recommend, stats
@@ -85,8 +86,8 @@ def validate(paths: list[Path], cache: Path, min_models: int, route: str = "auto
         ranked = [p for p in recommend.rank(fitted, comps[held]) if p.lib in test]
         if len(ranked) < 2:
             continue
-        tied = set(stats.fastest({lib: o.repeats for lib, o in test.items() if len(o.repeats) >= 2}
-                                 or {lib: (o.latency_ms,) * 2 for lib, o in test.items()}))
+        tied = _tied({lib: o.repeats for lib, o in test.items() if len(o.repeats) >= 2}
+                     or {lib: (o.latency_ms,) * 2 for lib, o in test.items()})
         baseline = _most_wins(train)
         hit, base_hit = ranked[0].lib in tied, baseline in tied
         hits, base_hits = hits + hit, base_hits + base_hit
@@ -120,6 +121,17 @@ def coverage(paths: list[Path]) -> list[str]:
             + (f", unmapped: {', '.join(unmapped)}" if unmapped else "")
             + (f"; note: {notes[0][:120]}" if notes else ""))
     return out
+
+
+def _tied(values: dict[str, Sequence[float]]) -> set[str]:
+    """The fastest library and every one the data cannot tell from it (Welch, Holm in the row), as
+    the fragmentation table does for runs without blocks."""
+    ranked = sorted(values, key=lambda lib: stats.estimate(values[lib]).value)
+    best, rest = ranked[0], ranked[1:]
+    changes = [stats.compare(values[best], values[lib]) for lib in rest]
+    told = [i for i, change in enumerate(changes) if change.told]
+    q = dict(zip(told, stats.adjust([changes[i].pvalue or 0.0 for i in told], "holm"), strict=True))
+    return {best, *(lib for i, lib in enumerate(rest) if i not in q or q[i] >= stats.ALPHA)}
 
 
 def _most_wins(train: list[recommend.Observation]) -> str:

@@ -26,8 +26,9 @@ def _profiles(pool_ms: float, version: str) -> tuple[OpProfile, ...]:
 
 
 def test_op_tables_render_in_chromium(tmp_path: Path) -> None:
-    runs = [Run("0001", tmp_path / "0001.json", tuple(RECORDS), "2026-12-01T10:00:00", _profiles(0.5, "1")),
-            Run("0002", tmp_path / "0002.json", tuple(RECORDS), "2026-12-02T10:00:00", _profiles(2.0, "2"))]
+    runs = [Run("0001", tmp_path / "0001.json", tuple(RECORDS), "2026-12-01T10:00:00", profiles=_profiles(0.5, "1")),
+            Run("0002", tmp_path / "0002.json", tuple(RECORDS), "2026-12-02T10:00:00",
+                profiles=_profiles(2.0, "2"))]
     page = tmp_path / "report.html"
     cli.write_html(page, runs, cli.select(runs, [], [], []))
     browser = DevTools(tmp_path / "profile")
