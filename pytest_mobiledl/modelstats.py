@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from pytest_mobiledl.zoo import ModelSpec
@@ -59,15 +59,21 @@ def file_macs(path: Path) -> int:
     return _onnx_macs(path) if path.suffix.lower() == ".onnx" else _tflite_macs(path)
 
 
-def _onnx_macs(path: Path) -> int:
-    import numpy as np
+def onnx_shapes(path: Path) -> tuple[Any, dict[str, list[int]]]:
+    """An ONNX file's graph after shape inference, and every tensor's shape by name (0: unknown)."""
     import onnx
 
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-    graph = model.graph
+    graph = onnx.shape_inference.infer_shapes(onnx.load(str(path))).graph
     shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
               for v in (*graph.value_info, *graph.input, *graph.output)}
     shapes.update({t.name: list(t.dims) for t in graph.initializer})
+    return graph, shapes
+
+
+def _onnx_macs(path: Path) -> int:
+    import numpy as np
+
+    graph, shapes = onnx_shapes(path)
     total = 0
     for node in graph.node:
         out = shapes.get(node.output[0], [])

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_mobiledl.modelstats import onnx_shapes
 from pytest_mobiledl.ops.taxonomy import CLASSES, MAC_CLASSES, classify
 
 
@@ -29,13 +30,8 @@ class Composition:
 
 def of_onnx(path: Path) -> Composition:
     import numpy as np
-    import onnx
 
-    model = onnx.shape_inference.infer_shapes(onnx.load(str(path)))
-    graph = model.graph
-    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim]
-              for v in (*graph.value_info, *graph.input, *graph.output)}
-    shapes.update({t.name: list(t.dims) for t in graph.initializer})
+    graph, shapes = onnx_shapes(path)
     work, counts, unmapped = dict.fromkeys(CLASSES, 0.0), dict.fromkeys(CLASSES, 0), set()
     for node in graph.node:
         out = shapes.get(node.output[0], []) if node.output else []
