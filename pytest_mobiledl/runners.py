@@ -196,7 +196,7 @@ def zipapp() -> Path:
             for path in sorted(package.glob(pattern)):
                 info = zipfile.ZipInfo(f"pytest_mobiledl/{path.relative_to(package).as_posix()}", (1980, 1, 1, 0, 0, 0))
                 zf.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
-        main = "import sys\nfrom pytest_mobiledl.runner.__main__ import main\nsys.exit(main())\n"
+        main = "from pytest_mobiledl.runner.__main__ import run\nrun()\n"
         zf.writestr(zipfile.ZipInfo("__main__.py", (1980, 1, 1, 0, 0, 0)), main)
     folder = Path(tempfile.mkdtemp(prefix="mobiledl-runner-"))
     # Removed when this process exits (every xdist worker too): a session leaves no folder behind.

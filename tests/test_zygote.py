@@ -125,6 +125,31 @@ def test_a_library_whose_import_leaves_a_thread_runs_execed(
     assert "its import leaves 1 thread(s) running across a fork" in host.zygotes.unsafe[LIB]
 
 
+@needs_lib
+def test_a_library_whose_own_import_leaves_a_thread_is_imported_in_each_forked_child(
+    host: HostDevice, argv: list[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The thread starts when the library's module is imported, and only then (ONNX Runtime 1.32
+    # on some machines): a server without the library stays forkable, and each child imports it.
+    module = engines.get(LIB).RUNTIME[0]
+    (tmp_path / "sitecustomize.py").write_text(textwrap.dedent(f"""
+        import importlib.abc, sys, threading, time
+        class Hook(importlib.abc.MetaPathFinder):
+            def find_spec(self, name, path, target=None):
+                if name == {module!r}:
+                    threading.Thread(target=time.sleep, args=(3600,), daemon=True).start()
+        sys.meta_path.insert(0, Hook())
+    """))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    first, second = host.run(argv, 120), host.run(argv, 120)
+    assert first.returncode == second.returncode == 0 and from_json(second.stdout).lib == LIB
+    assert host.zygotes and not host.zygotes.unsafe
+    assert "its import leaves 1 thread(s) running across a fork" in host.zygotes.imported_per_run[LIB]
+    server = host.zygotes._servers[LIB]
+    assert "--without-library" in server.proc.args and server.threads == 1
+    assert server.last_pid  # the runs were its forked children
+
+
 PARENT = """
 import subprocess, sys, threading
 from pytest_mobiledl.devices.host import HostDevice

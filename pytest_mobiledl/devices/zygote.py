@@ -3,7 +3,9 @@
 A host runner pays the interpreter, numpy and the library's import before it measures anything
 (ExecuTorch ~10 s, torch ~3 s). ``runner/serve.py`` pays them once and forks a fresh child per
 run; this is its host side. A library whose import leaves a thread running across a fork is
-never forked: its runs exec a fresh interpreter, as without a server.
+never forked past: its server imports numpy and the runner only, and each child imports the
+library (ONNX Runtime on some machines). Where even that server has a thread, runs exec a fresh
+interpreter, as without a server.
 """
 
 from __future__ import annotations
@@ -50,6 +52,8 @@ class Zygotes:
         self._lock = threading.Lock()
         #: Libraries that run by exec instead, and why.
         self.unsafe: dict[str, str] = {}
+        #: Libraries whose servers import only numpy and the runner: each run imports the library.
+        self.imported_per_run: dict[str, str] = {}
 
     def reserve(self, argvs: Sequence[Sequence[str]], timeout: float) -> None:
         """Servers for these runs at once, started now, from this thread: Linux ends a server
@@ -60,7 +64,7 @@ class Zygotes:
                 continue
             spares = self._spares.setdefault(lib, [])
             while 1 + len(spares) < count:
-                server = Server(lib)
+                server = Server(lib, library=lib not in self.imported_per_run)
                 try:
                     server.hello(timeout)
                 except (ServerGone, TimeoutError):
@@ -109,22 +113,31 @@ class Zygotes:
         return None
 
     def _start(self, lib: str, timeout: float) -> Server | None:
-        server = Server(lib)
-        try:
-            server.hello(timeout)
-        except ServerGone as exc:  # e.g. not importable: an exec'd runner says why, as it always did
-            self.unsafe[lib] = str(exc)
+        """The library's server, started now: one that imported the library, else one that did not
+        (where the import leaves a thread), else None (its runs are exec'd)."""
+        for library in (True, False):
+            server = Server(lib, library)
+            try:
+                server.hello(timeout)
+            except ServerGone as exc:  # e.g. not importable: an exec'd runner says why, as it always did
+                self.unsafe[lib] = str(exc)
+                server.close()
+                return None
+            except TimeoutError:  # the import alone took the run's time: an exec'd runner would time out too
+                tail = server.log_tail()
+                server.close()
+                raise RunnerError(f"runner timed out after {timeout:g} s (--runner-timeout)", tail) from None
+            if server.threads <= 1:
+                self._servers[lib] = server
+                return server
             server.close()
-            return None
-        except TimeoutError:  # the import alone took the run's time: an exec'd runner would time out too
-            tail = server.log_tail()
-            server.close()
-            raise RunnerError(f"runner timed out after {timeout:g} s (--runner-timeout)", tail) from None
-        self._servers[lib] = server
-        if server.threads > 1:
-            self._refuse(lib, f"its import leaves {server.threads - 1} thread(s) running across a fork")
-            return None
-        return server
+            if library:
+                reason = f"its import leaves {server.threads - 1} thread(s) running across a fork"
+                self.imported_per_run[lib] = reason
+                log.debug("mobiledl: %s imported per run, in each forked child: %s", lib, reason)
+        self.imported_per_run.pop(lib, None)
+        self._refuse(lib, f"{reason}, and so does a server without it")
+        return None
 
     def _drop(self, lib: str, server: Server) -> None:
         with self._lock:
@@ -158,12 +171,12 @@ class ServerGone(Exception):
 class Server:
     """One ``--serve LIB`` process: its own session, its log in a temporary folder."""
 
-    def __init__(self, lib: str) -> None:
+    def __init__(self, lib: str, library: bool = True) -> None:
         self.lib = lib
         self.folder = Path(tempfile.mkdtemp(prefix=f"mobiledl-zygote-{lib}-"))
+        argv = [*RUNNER, "--serve", lib, "--parent", str(os.getpid()), *(() if library else ("--without-library",))]
         with (self.folder / "server.log").open("wb") as server_log:
-            self.proc = subprocess.Popen([*RUNNER, "--serve", lib, "--parent", str(os.getpid())],
-                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=server_log,
+            self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=server_log,
                                          start_new_session=True)
         self._buffer = b""
         self.threads = 0

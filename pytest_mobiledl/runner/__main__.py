@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import NoReturn
 
 from pytest_mobiledl.errors import MobiledlError
 
@@ -37,10 +38,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    if argv[:1] == ["--serve"]:  # --serve LIB --parent PID: the fork server (runner/serve.py)
+    if argv[:1] == ["--serve"]:  # --serve LIB --parent PID [--without-library]: the fork server (runner/serve.py)
         from pytest_mobiledl.runner.serve import serve
 
-        return serve(argv[1], int(argv[3]))
+        return serve(argv[1], int(argv[3]), library="--without-library" not in argv)
     if argv[:1] == ["--block"]:  # --block SPEC: a whole lockstep block, run where the runners run
         from pytest_mobiledl.runner.lockstep import block_main
 
@@ -65,5 +66,17 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
+def run() -> NoReturn:
+    """``main`` as a process: its status, without the interpreter's teardown.
+
+    Not ``sys.exit``: tearing the interpreter down (the library's session and thread pools, every
+    module) takes a tenth of a second that a block waits for, and nothing after the record needs it.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

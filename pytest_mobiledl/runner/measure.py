@@ -29,6 +29,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
     cpus = _pin(getattr(args, "cpus", ""))
     for module in engine.RUNTIME:  # untimed: a process pays it once, whatever the model
         importlib.import_module(module)
+    lib_version = engines.version(engine.DIST)  # here, while a block's processes start side by side
     # In a block, every case's process is up before any prepares: nothing timed runs beside a load.
     link = lockstep.Link(args.lockstep, args.slot) if getattr(args, "lockstep", "") else None
     if link:
@@ -74,7 +75,7 @@ def measure(args: argparse.Namespace) -> RunRecord:
 
     return RunRecord(
         lib=args.lib,
-        lib_version=engines.version(engine.DIST),
+        lib_version=lib_version,
         model=args.model_id,
         artifact_sha256=hashlib.sha256(content).hexdigest(),
         backend=args.backend,

@@ -2,7 +2,9 @@
 
 Imports numpy and the library's ``RUNTIME`` modules once, then forks one child per request, and
 the child does exactly what ``main(argv)`` does in a fresh process. The server never opens a
-session, so each child builds its own from nothing: only the imported code is shared.
+session, so each child builds its own from nothing: only the imported code is shared. With
+``--without-library`` it imports numpy and the runner only, and each child imports the library
+itself: for a library whose import leaves a thread running, which must never be forked past.
 
 Wire (one JSON object per line; requests on stdin, replies on the stdout it started with):
 ``{"pid", "threads"}`` once imported — ``threads`` > 1 means a thread outlived a fork, and the
@@ -27,12 +29,13 @@ from pytest_mobiledl import engines
 PR_SET_PDEATHSIG = 1
 
 
-def serve(lib: str, parent: int) -> int:
+def serve(lib: str, parent: int, library: bool = True) -> int:
     die_with_parent(parent)
     reply = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # what the libraries print (MNN does, at import) goes to the server's log
     importlib.import_module("numpy")
-    for module in engines.get(lib).RUNTIME:
+    importlib.import_module("pytest_mobiledl.runner.measure")
+    for module in engines.get(lib).RUNTIME if library else ():
         importlib.import_module(module)
     threads = threads_across_fork()
     _send(reply, {"pid": os.getpid(), "threads": threads})
