@@ -4,6 +4,8 @@ emulated phone; a runner that cannot join leaves the rest of its block running."
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -16,6 +18,8 @@ from pytest_mobiledl.devices.host import HostDevice
 from pytest_mobiledl.emulator import Farm
 from pytest_mobiledl.record import from_json
 
+#: A site hook that leaves a thread running: forking past it could deadlock a child.
+THREAD = "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"
 RUN = ["-p", "no:cacheprovider", "--warmup=2", "--iterations=20", "--benchmark-json=out.json"]
 
 
@@ -86,3 +90,23 @@ def test_an_emulated_phone_runs_its_block_in_lockstep(bench_dir: pytest.Pytester
     turns = sorted((t, r["block"]["slot"]) for r in block for t in r["block"]["turns"])
     assert [slot for _, slot in turns] == [0, 1, 1, 0, 0, 1, 1, 0, 0, 1, 1, 0]  # A B, B A, …
 
+
+
+@pytest.mark.parametrize(("hook", "starts"), [("", 1), (THREAD, 3)])
+def test_a_block_on_a_device_forks_its_cases_from_its_own_interpreter(
+    hook: str, starts: int, model_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Every interpreter start appends a line (forked cases start none); a thread left running at
+    # start-up makes forking unsafe, and each case then starts its own.
+    (tmp_path / "sitecustomize.py").write_text(f"open({str(tmp_path / 'starts')!r}, 'a').write('x\\n')\n{hook}")
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(filter(None, [str(tmp_path), os.environ.get("PYTHONPATH")])))
+    artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
+    case = [sys.executable, "-m", "pytest_mobiledl.runner", "--lib", "onnxruntime", "--model", str(artifact.path),
+            "--model-id", "tiny_cnn", "--warmup", "1", "--iterations", "4"]
+    spec = {"argvs": [case, case], "timeout": 120, "iterations": 4, "min_time": 0}
+    done = subprocess.run([*case[:3], "--block", json.dumps(spec)], capture_output=True, text=True, cwd=tmp_path,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    replies = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [from_json(r["stdout"]).block["slot"] for r in replies] == [0, 1]
+    assert (tmp_path / "starts").read_text().count("x") == starts

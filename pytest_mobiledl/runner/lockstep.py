@@ -21,18 +21,16 @@ connect), ``ready`` (after its warm-up), ``done`` (after a turn); coordinator â†
 coordinator drops a runner that ends, hangs past the timeout or says something else (continuing
 it first), and the block goes on without it.
 
-``python -m pytest_mobiledl.runner --block SPEC`` runs a whole block where the runners run (the
-loopback emulator): it starts the runners, coordinates them, and prints one JSON line per case.
+``python -m pytest_mobiledl.runner --block SPEC`` (runner/block.py) runs a whole block where the
+runners run (the loopback emulator).
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -184,37 +182,3 @@ def rotated(slots: list[int], k: int) -> list[int]:
 
 def lockstep_argv(argv: Sequence[str], path: str, slot: int) -> list[str]:
     return [*argv, "--lockstep", path, "--slot", str(slot)]
-
-
-def block_main(spec_json: str) -> int:
-    """``--block SPEC``: run a block here and print one JSON line per case (returncode, stdout, stderr)."""
-    spec = json.loads(spec_json)
-    argvs: list[list[str]] = spec["argvs"]
-    timeout = float(spec["timeout"])
-    coordinator = Coordinator(len(argvs), timeout, folder=".")
-    procs, outs = [], []
-    try:
-        for slot, argv in enumerate(argvs):
-            out, err = (tempfile.TemporaryFile("w+") for _ in range(2))
-            outs.append((out, err))
-            procs.append(subprocess.Popen(lockstep_argv(argv, coordinator.path, slot), stdout=out, stderr=err,
-                                          stdin=subprocess.DEVNULL, text=True))
-        coordinator.serve(int(spec["iterations"]), float(spec["min_time"]),
-                          lambda slot: procs[slot].poll() is not None)
-        deadline = time.monotonic() + timeout
-        for proc, (out, err) in zip(procs, outs, strict=True):
-            try:
-                code = proc.wait(max(0.0, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
-            out.seek(0)
-            err.seek(0)
-            print(json.dumps({"returncode": code, "stdout": out.read(), "stderr": err.read()}), flush=True)
-    finally:
-        for proc in procs:
-            if proc.poll() is None:
-                proc.kill()
-        coordinator.close()
-    return 0
-

@@ -1,4 +1,11 @@
-"""What the runner does with one model: load, prepare, warm up, time, and describe it as a record."""
+"""One case, in the process that measures it: load, prepare, warm up, time, and print one record.
+
+``python -m pytest_mobiledl.runner --lib onnxruntime --model m.onnx …`` runs in a fresh process
+per repeat (so load and first inference are real cold-start numbers), times every run where it
+happens with a monotonic clock, and prints exactly one RunRecord as the last line of stdout.
+Anything the library prints goes to stderr, never into the record line. Exit status 0 means a
+record was printed; otherwise stderr's last line says why.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +14,7 @@ import hashlib
 import importlib
 import os
 import resource
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +27,45 @@ from pytest_mobiledl.runner import lockstep
 from pytest_mobiledl.tensors import digest, random_inputs
 
 T = TypeVar("T")
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m pytest_mobiledl.runner", description=__doc__)
+    parser.add_argument("--lib", required=True)
+    parser.add_argument("--model", required=True, help="path of the converted model file")
+    parser.add_argument("--model-id", required=True)
+    parser.add_argument("--backend", default="cpu")
+    parser.add_argument("--precision", default="fp32")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--iterations", type=int, default=50)
+    parser.add_argument("--min-time", type=float, default=0.0, help="seconds; run until both are reached")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--cpus", default="", help="pin to these cpus (comma list), as taskset does on a phone")
+    parser.add_argument("--delay-ms", default="0",
+                        help="test only: added to every timed run, in ms or as P%% of the run's own time")
+    parser.add_argument("--lockstep", default="", help="a block's socket: prepare and time runs when told")
+    parser.add_argument("--slot", type=int, default=0, help="this case's place in its block")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str]) -> int:
+    """Measure the case ``argv`` names and print its record: 0, or 2 with the reason as stderr's last line."""
+    args = parse_args(argv)
+    # Libraries print from C as well as Python: point fd 1 at stderr while they run, so the
+    # record is the only thing ever written to the real stdout.
+    sys.stdout.flush()
+    record_out = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
+    try:
+        record = measure(args)
+    except MobiledlError as exc:
+        print(f"mobiledl-runner: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        sys.stdout.flush()
+    print(record.to_json(), file=record_out, flush=True)
+    return 0
 
 
 def measure(args: argparse.Namespace) -> RunRecord:

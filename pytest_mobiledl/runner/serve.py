@@ -27,6 +27,7 @@ from typing import IO, Any, NoReturn
 from pytest_mobiledl import engines
 
 PR_SET_PDEATHSIG = 1
+OUTPUTS = ("stdout", "stderr")
 
 
 def serve(lib: str, parent: int, library: bool = True) -> int:
@@ -43,20 +44,31 @@ def serve(lib: str, parent: int, library: bool = True) -> int:
         return 0
     for line in sys.stdin:  # ends when the host closes our stdin
         request = json.loads(line)
-        sys.stdout.flush()
-        sys.stderr.flush()  # or the child would write our buffered text into its files
-        server = os.getpid()
-        pid = os.fork()
-        if pid == 0:
-            _child(request, reply, server)
-        try:
-            os.setpgid(pid, pid)  # the child does it too: whoever is first, a kill finds the group
-        except OSError:
-            pass
+        out, err = (os.open(request[name], os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600) for name in OUTPUTS)
+        pid = fork_case(request["argv"], out, err, cwd=request["cwd"], close=reply)
+        os.close(out)
+        os.close(err)
         _send(reply, {"pid": pid})
         _, status = os.waitpid(pid, 0)
         _send(reply, {"returncode": os.waitstatus_to_exitcode(status), "threads": threads_across_fork()})
     return 0
+
+
+def fork_case(argv: list[str], stdout: int, stderr: int, cwd: str = ".", close: IO[str] | None = None) -> int:
+    """A forked child that measures the case ``argv`` as a fresh process would, writing to these
+    descriptors, in a process group of its own (a timeout kills it and whatever the library
+    started, never its parent), ending when its parent ends; its pid."""
+    sys.stdout.flush()
+    sys.stderr.flush()  # or the child would write our buffered text into its files
+    parent = os.getpid()
+    pid = os.fork()
+    if pid == 0:
+        _child(argv, stdout, stderr, cwd, parent, close)
+    try:
+        os.setpgid(pid, pid)  # the child does it too: whoever is first, a kill finds the group
+    except OSError:
+        pass
+    return pid
 
 
 def die_with_parent(parent: int) -> None:
@@ -80,19 +92,20 @@ def threads_across_fork() -> int:
     return count
 
 
-def _child(request: dict[str, Any], reply: IO[str], server: int) -> NoReturn:
-    from pytest_mobiledl.runner.__main__ import main
+def _child(argv: list[str], stdout: int, stderr: int, cwd: str, parent: int, close: IO[str] | None) -> NoReturn:
+    from pytest_mobiledl.runner.measure import main
 
     code = 1
     try:
-        os.setpgid(0, 0)  # a timeout kills this group, and whatever the library started, not the server
-        die_with_parent(server)  # not getppid(): the server may be gone already
-        reply.close()
+        os.setpgid(0, 0)
+        die_with_parent(parent)  # not getppid(): the parent may be gone already
+        if close is not None:
+            close.close()
         os.dup2(os.open(os.devnull, os.O_RDONLY), 0)
-        for fd, path in ((1, request["stdout"]), (2, request["stderr"])):
-            os.dup2(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), fd)
-        os.chdir(request["cwd"])
-        code = main(request["argv"])
+        os.dup2(stdout, 1)
+        os.dup2(stderr, 2)
+        os.chdir(cwd)
+        code = main(argv)
     except SystemExit as exc:  # argparse
         code = exc.code if isinstance(exc.code, int) else int(exc.code is not None)
     except BaseException:  # noqa: BLE001 - as the interpreter would: a traceback and status 1
