@@ -22,11 +22,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from pytest_mobiledl.devices import Completed, Kind
 from pytest_mobiledl.errors import MobiledlError, RunnerError
 from pytest_mobiledl.runner import lockstep
 
 if TYPE_CHECKING:
-    from pytest_mobiledl.devices import Completed, Device
+    from pytest_mobiledl.devices import Device
     from pytest_mobiledl.matrix import Case
     from pytest_mobiledl.options import Selection
     from pytest_mobiledl.record import RunRecord
@@ -100,16 +101,14 @@ def run_lockstep(device: Device, commands: Sequence[Sequence[str]], selection: S
     The block's timeout is ``--runner-timeout`` per case: its processes live for the whole block.
     """
     timeout = selection.runner_timeout * len(commands)
-    if device.serial == "host":
+    if device.kind is Kind.HOST:
         return _on_host(device, commands, timeout, selection)
     return _on_device(device, commands, timeout, selection)
 
 
 def _on_host(device: Device, commands: Sequence[Sequence[str]], timeout: float, selection: Selection
              ) -> list[Completed | MobiledlError]:
-    reserve = getattr(device, "reserve", None)
-    if reserve:  # fork servers for cases of one library at once, started from this thread
-        reserve(commands, timeout)
+    device.reserve(commands, timeout)  # fork servers for cases of one library at once, from this thread
     coordinator = lockstep.Coordinator(len(commands), timeout)
     results: list[Completed | MobiledlError] = [RunnerError("not run")] * len(commands)
     ended = [threading.Event() for _ in commands]
@@ -137,8 +136,6 @@ def _on_host(device: Device, commands: Sequence[Sequence[str]], timeout: float, 
 def _on_device(device: Device, commands: Sequence[Sequence[str]], timeout: float, selection: Selection
                ) -> list[Completed | MobiledlError]:
     """The coordinator runs on the device itself (``--block``), beside its runners."""
-    from pytest_mobiledl.devices import Completed
-
     spec = {"argvs": [list(c) for c in commands], "timeout": timeout, "iterations": selection.iterations,
             "min_time": selection.min_time}
     done = device.run([*commands[0][:2], "--block", json.dumps(spec)], timeout + 30)

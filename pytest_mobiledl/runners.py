@@ -22,9 +22,10 @@ import zipfile
 from collections.abc import Mapping
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from pytest_mobiledl import engines, native, steady, variants
+from pytest_mobiledl.devices import Kind
 from pytest_mobiledl.digests import file_sha256
 from pytest_mobiledl.errors import RunnerError
 from pytest_mobiledl.record import FLAGS, RunRecord, from_json
@@ -55,7 +56,7 @@ class PythonRunner:
     def command(self, device: Device, case: Case, artifact: Artifact, selection: Selection) -> list[str]:
         """The argv that runs this case on this device (its model deployed first)."""
         model = device.deploy(artifact.path)
-        if device.serial == "host":  # the runner pins itself; a phone's command runs under taskset
+        if device.kind is Kind.HOST:  # the runner pins itself; a phone's command runs under taskset
             cpus = ",".join(map(str, steady.device_cpus(device, selection.cores)))
             runner = ([str(self.python), device.deploy(zipapp())] if self.python is not None
                       else [sys.executable, "-m", "pytest_mobiledl.runner"])
@@ -138,7 +139,7 @@ class NativeRunner:
         path = self.files / "VERSION"
         return path.read_text().strip() if path.is_file() else "unknown"
 
-    def _execute(self, device: Any, request: native.RunRequest, timeout: float) -> native.ToolOutput:
+    def _execute(self, device: Device, request: native.RunRequest, timeout: float) -> native.ToolOutput:
         plan = self.spec.plan(request)
         for staged in plan.stage:
             device.put(staged.content, staged.device_path)
@@ -229,7 +230,7 @@ def runner_for(device: Device, case: Case, selection: Selection) -> Runner:
 def _runner_or_reason(device: Device, case: Case, selection: Selection) -> tuple[Runner | None, str | None]:
     if case.variant:
         return _variant_runner(device, case, selection)
-    if device.serial == "host":
+    if device.kind is Kind.HOST:
         reason = _python_reason(case.lib, case.backend, "on host")
         return (None, reason) if reason else (PythonRunner(), None)
     tool, tool_reason = native_runner(case, selection.runner_dir)
@@ -243,10 +244,10 @@ def _variant_runner(device: Device, case: Case, selection: Selection) -> tuple[R
     """A --variant's build: its tool folder on phones, its interpreter on the host (and the emulator)."""
     variant = variants.find(selection.variants, case.lib, case.variant)
     if variant.tool_dir is not None:
-        if device.serial == "host":
+        if device.kind is Kind.HOST:
             return None, f"{variant.name} is an Android tool folder: it runs on phones, not on the host"
         return native_runner(case, selection.runner_dir, variant.tool_dir)
-    if device.serial != "host" and not _runs_host_python(device):
+    if device.kind is not Kind.HOST and not _runs_host_python(device):
         return None, f"{variant.name} is a Python environment: it runs on the host; give a tool folder for phones"
     if case.backend not in engines.get(case.lib).HOST_BACKENDS:
         return None, f"{case.lib} through Python has no {case.backend} backend; run it on a phone"

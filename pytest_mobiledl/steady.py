@@ -22,9 +22,11 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mobiledl.devices import state
+from pytest_mobiledl.devices import QUICK_S, Kind, state
 
 if TYPE_CHECKING:
+    from contextlib import AbstractContextManager
+
     from pytest_mobiledl.devices import Completed, Device
     from pytest_mobiledl.matrix import Case
     from pytest_mobiledl.options import Selection
@@ -75,7 +77,7 @@ def select(cores: str, max_khz: Mapping[int, int | None]) -> tuple[int, ...]:
 
 
 def device_cpus(device: Device, cores: str) -> tuple[int, ...]:
-    if device.serial == "host":
+    if device.kind is Kind.HOST:
         return select(cores, _host_max_khz())
     clocks = device.info().get("cpu_max_khz") or []
     count = int(device.info().get("cores") or len(clocks))
@@ -118,15 +120,16 @@ def _span(cpus: Sequence[int]) -> str:
 
 
 class Steady:
-    """The item's device, wrapped: runners call ``run`` on it as on the device itself."""
+    """The item's device, wrapped: a Device itself, whose ``run`` adds the checks."""
 
     def __init__(self, device: Device, selection: Selection) -> None:
         self.device = device
         self.serial = device.serial
         self.workdir = device.workdir
+        self.kind = device.kind
         self.selection = selection
         self.cpus = device_cpus(device, selection.cores)
-        self.phone = device.serial != "host"
+        self.phone = device.kind is Kind.ADB
         self._before: state.Snapshot | None = None
         self._waited_s = 0.0
         self._from_c: float | None = None
@@ -144,8 +147,23 @@ class Steady:
     def cleanup(self) -> None:
         self.device.cleanup()
 
-    def __getattr__(self, name: str) -> Any:  # put/pull of an AdbDevice
-        return getattr(self.device, name)
+    def shell(self, command: str, timeout: float = QUICK_S) -> Completed:
+        return self.device.shell(command, timeout)
+
+    def put(self, content: bytes, remote: str) -> None:
+        self.device.put(content, remote)
+
+    def pull(self, remote: str, local: Path) -> None:
+        self.device.pull(remote, local)
+
+    def hold(self, run_s: float, wait_s: float) -> AbstractContextManager[None]:
+        return self.device.hold(run_s, wait_s)
+
+    def reap(self) -> None:
+        self.device.reap()
+
+    def reserve(self, argvs: Sequence[Sequence[str]], timeout: float) -> None:
+        self.device.reserve(argvs, timeout)
 
     def run(self, argv: Sequence[str], timeout: float) -> Completed:
         if not self.phone:
@@ -195,8 +213,8 @@ class Steady:
         if not self.phone or self._before is None:  # the host runner's own affinity wins
             return [r.with_(conditions={**conditions, **r.conditions}) for r in records]
         files = shlex.join(self._outs)
-        text = self.device_shell(state.state_script(("thermal", "cpufreq")) +
-                                 f"; echo @@samples; cat {files} 2>/dev/null; rm -f {files}")
+        text = self.device.shell(state.state_script(("thermal", "cpufreq")) +
+                                 f"; echo @@samples; cat {files} 2>/dev/null; rm -f {files}").stdout
         after = state.parse(text)
         samples = state.parse_samples("\n".join(state.sections(text).get("samples", [])), len(self.cpus),
                                       self._battery is not None)
@@ -249,14 +267,8 @@ class Steady:
                 "current_sign": reading.current_sign, "energy_samples": reading.samples,
                 "energy_caveats": caveats}
 
-    def device_shell(self, script: str) -> str:
-        """One round trip (an AdbDevice's ``shell``; ``run`` costs a second one for its pid file)."""
-        shell = getattr(self.device, "shell", None)
-        done = shell(script) if shell else self.device.run(["sh", "-c", script], state.QUICK_S)
-        return str(done.stdout)
-
     def _read(self, script: str) -> state.Snapshot:
-        return state.parse(self.device_shell(script))
+        return state.parse(self.device.shell(script).stdout)
 
 
 def _spread(samples: Sequence[state.Sample], cpus: Sequence[int]) -> dict[str, list[int]]:

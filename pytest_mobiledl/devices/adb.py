@@ -25,7 +25,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from pytest_mobiledl.devices import Completed
+from pytest_mobiledl.devices import QUICK_S, Completed, Kind
 from pytest_mobiledl.digests import file_sha256
 from pytest_mobiledl.errors import MobiledlError, RunnerError
 
@@ -36,8 +36,6 @@ ROOT = "/data/local/tmp/mobiledl"
 FILES = f"{ROOT}/files"
 #: The phone's lock folder: held for each run (see ``hold``).
 LOCK = f"{ROOT}/lock"
-#: Seconds for the short commands of the device layer itself (properties, mkdir, rm).
-QUICK_S = 30.0
 
 PROPS = {
     "manufacturer": "ro.product.manufacturer",
@@ -100,6 +98,8 @@ def discover(servers: Sequence[tuple[str, int]]) -> dict[str, AdbDevice]:
 
 
 class AdbDevice:
+    kind = Kind.ADB
+
     def __init__(self, client: adbutils.AdbClient, serial: str, server: str) -> None:
         self.serial = serial
         self.server = server
@@ -259,6 +259,9 @@ class AdbDevice:
                 self.shell(f"[ \"$(cat {lock}/owner 2>/dev/null)\" = {token} ] && rm -rf {lock}")
             except RunnerError:
                 pass  # a phone gone mid-run keeps its lock until its time is up
+
+    def reserve(self, argvs: Sequence[Sequence[str]], timeout: float) -> None:
+        pass  # a block runs on the device under one coordinator (``--block``): nothing to start here
 
     def reap(self) -> None:
         """Kill runners that a killed session left running here (found by their pid files), once."""

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import os
 import platform
+import shutil
 import signal
 import subprocess
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from functools import cache
 from pathlib import Path
 from typing import Any
 
-from pytest_mobiledl.devices import Completed, zygote
+from pytest_mobiledl.devices import QUICK_S, Completed, Kind, zygote
 from pytest_mobiledl.errors import RunnerError
 from pytest_mobiledl.interrupts import die_with_parent
 
@@ -19,6 +21,7 @@ from pytest_mobiledl.interrupts import die_with_parent
 class HostDevice:
     serial = "host"
     workdir = "."
+    kind = Kind.HOST
 
     def __init__(self, fork: bool = False) -> None:
         #: Runner runs fork from a server that imported the library once (devices/zygote.py).
@@ -50,6 +53,23 @@ class HostDevice:
             proc.wait()
             raise
         return Completed(proc.returncode, stdout, stderr)
+
+    def shell(self, command: str, timeout: float = QUICK_S) -> Completed:
+        return self.run(["sh", "-c", command], timeout)
+
+    def put(self, content: bytes, remote: str) -> None:
+        path = Path(remote)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(content)
+
+    def pull(self, remote: str, local: Path) -> None:
+        shutil.copyfile(remote, local)
+
+    def hold(self, run_s: float, wait_s: float) -> AbstractContextManager[None]:
+        return nullcontext()  # a session's own machine: nothing else runs its runners
+
+    def reap(self) -> None:
+        pass  # a killed session's runners died with it (die_with_parent)
 
     def reserve(self, argvs: Sequence[Sequence[str]], timeout: float) -> None:
         """Get ready to run these at once (a lockstep block): a fork server for each."""

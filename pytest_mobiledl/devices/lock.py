@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pytest_mobiledl.devices import Kind
 from pytest_mobiledl.errors import RunnerError
 
 if TYPE_CHECKING:
@@ -38,7 +39,7 @@ def path(server: str, serial: str) -> Path:
 def exclusive(device: Device, wait_s: float) -> Iterator[None]:
     """Hold ``device`` for one run; RunnerError naming it if another session holds it past ``wait_s``."""
     server = device.info().get("adb_server")
-    if device.serial == "host" or not server:
+    if device.kind is Kind.HOST or not server:
         yield
         return
     from filelock import FileLock, Timeout
@@ -54,11 +55,8 @@ def exclusive(device: Device, wait_s: float) -> Iterator[None]:
                           f"{_BUSY[device.serial]:g} s (one run per phone at a time; lock {lock.lock_file})") from None
     _BUSY.pop(device.serial, None)
     try:
-        hold = getattr(device, "hold", None)
-        with hold(wait_s, wait_s) if hold is not None else nullcontext():
-            reap = getattr(device, "reap", None)
-            if reap is not None:
-                reap()  # nobody else runs here now: a runner still alive is a killed session's leftover
+        with device.hold(wait_s, wait_s):
+            device.reap()  # nobody else runs here now: a runner still alive is a killed session's leftover
             yield
     finally:
         lock.release()

@@ -34,8 +34,6 @@ from typing import Any
 THERMAL = "/sys/class/thermal"
 CPUFREQ = "/sys/devices/system/cpu"
 POWER = "/sys/class/power_supply"
-#: Seconds for one state read (a phone answers in tens of milliseconds).
-QUICK_S = 30.0
 
 #: Zone types that are CPU sensors: Qualcomm ``cpu-1-0-usr``/``cpuss-0``, MediaTek ``mtktscpu``,
 #: Exynos ``BIG``/``MID``/``LITTLE``, generic ``cpu_thermal``/``soc_thermal``.
