@@ -106,6 +106,8 @@ class AdbDevice:
         self._device = client.device(serial)
         self._pushed: set[str] = set()
         self._reaped = False
+        #: Pid files of runs that ended, removed by the next shell command (one round trip fewer a run).
+        self._ended: list[str] = []
         #: Who holds the phone's lock: this machine, this process, this device object.
         self._token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.workdir = f"{ROOT}/session-{uuid.uuid4().hex[:12]}"
@@ -205,7 +207,7 @@ class AdbDevice:
             raise RunnerError(f"runner timed out after {timeout:g} s on {self.serial} (--runner-timeout)") from None
         except (adbutils.AdbError, OSError, EOFError) as exc:
             raise RunnerError(f"lost {self.serial} while running: {self._reason(exc)}") from None
-        self.shell(f"rm -f {shlex.quote(pidfile)}")
+        self._ended.append(pidfile)
         return Completed(done.returncode, done.stdout, done.stderr)
 
     def put(self, content: bytes, remote: str) -> None:
@@ -294,6 +296,9 @@ class AdbDevice:
         import adbutils
 
         self._server_alive()
+        ended, self._ended = self._ended, []
+        if ended:  # gone before anything else runs here: reap (another session's) never sees a stale pid
+            command = f"rm -f {shlex.join(ended)}; {command}"
         try:
             done = self._device.shell2(command, timeout=timeout, v2=True)
         except (adbutils.AdbError, OSError, EOFError) as exc:
