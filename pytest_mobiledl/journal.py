@@ -38,8 +38,8 @@ from typing import IO, TYPE_CHECKING, Any
 
 import pytest
 
-from pytest_mobiledl.bench import ITEM_KEY, RECORD_KEY
 from pytest_mobiledl.errors import MobiledlError, disk_full, no_space
+from pytest_mobiledl.keys import ITEM_KEY, RECORD_KEY, device_of
 
 if TYPE_CHECKING:
     from pytest_mobiledl.results import Results
@@ -180,7 +180,7 @@ class Writer:
         if chosen is not None:
             self.file = chosen.path.open("a")
             self._restore(chosen)
-        elif any(_benchmark(nodeid, self.serials) for nodeid in to_run):  # else: other tests, no journal
+        elif any(device_of(nodeid, self.serials) for nodeid in to_run):  # else: other tests, no journal
             session = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
             path = self.directory / f"{session}.jsonl"
             try:
@@ -289,12 +289,6 @@ def _differs(old: dict[str, Any], new: dict[str, Any]) -> str:
         return " ".join(f"{flag[n]}={values.get(n)}" for n in names)
 
     return f"{said(old)}, where this session asks {said(new)}"
-
-
-def _benchmark(nodeid: str, serials: Iterable[str]) -> bool:
-    """A benchmark item's parameters start with its device's serial."""
-    param = nodeid.partition("[")[2]
-    return any(param.startswith(f"{serial}-") for serial in serials)
 
 
 def _now() -> str:

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_mobiledl import saved, storage
-from pytest_mobiledl.bench import ITEM_KEY, RECORD_KEY
 from pytest_mobiledl.errors import RecordError
+from pytest_mobiledl.keys import ITEM_KEY, RECORD_KEY, name_of
 from pytest_mobiledl.record import RunRecord, from_dict
 
 if TYPE_CHECKING:
@@ -165,7 +165,7 @@ class Results:
         from pytest_mobiledl import compare
 
         for c in compare.failing(found, threshold):
-            self.regressions.append(f"mobiledl: {c.item.rpartition('::')[2]} is {c.change.pct:.1f} % slower "
+            self.regressions.append(f"mobiledl: {name_of(c.item)} is {c.change.pct:.1f} % slower "
                                     f"[95% CI {_pct(c.change.low)}, {_pct(c.change.high)}] than {c.against} "
                                     f"(--mobiledl-compare-fail={threshold:g}%; {c.how})")
         unjudged = compare.undecided(found, threshold)
@@ -176,7 +176,7 @@ class Results:
         self.gate_notes.append(f"mobiledl: the gate could not judge {len(unjudged)} of {len(found)} items at "
                                f"{threshold:g} %: their 95 % CI still holds a {threshold:g} % slowdown{more}")
         if self.strict:
-            self.regressions += [f"mobiledl: {c.item.rpartition('::')[2]}: cannot tell whether it is "
+            self.regressions += [f"mobiledl: {name_of(c.item)}: cannot tell whether it is "
                                  f"{threshold:g} % slower ({_pct(c.change.low)}, {_pct(c.change.high)}; "
                                  f"{c.verdict}) (--mobiledl-compare-strict)" for c in unjudged]
 
