@@ -163,11 +163,12 @@ class Results:
         """--mobiledl-compare-fail: one line per item whose established slowdown reaches the threshold;
         a line on what it could not judge (with --mobiledl-compare-strict, those fail too)."""
         from pytest_mobiledl import compare
+        from pytest_mobiledl.report.cells import signed_pct
 
         for c in compare.failing(found, threshold):
-            self.regressions.append(f"mobiledl: {name_of(c.item)} is {c.change.pct:.1f} % slower "
-                                    f"[95% CI {_pct(c.change.low)}, {_pct(c.change.high)}] than {c.against} "
-                                    f"(--mobiledl-compare-fail={threshold:g}%; {c.how})")
+            ci = f"[95% CI {signed_pct(c.change.low)}, {signed_pct(c.change.high)}]"
+            self.regressions.append(f"mobiledl: {name_of(c.item)} is {c.change.pct:.1f} % slower {ci} than "
+                                    f"{c.against} (--mobiledl-compare-fail={threshold:g}%; {c.how})")
         unjudged = compare.undecided(found, threshold)
         if not unjudged:
             return
@@ -177,7 +178,7 @@ class Results:
                                f"{threshold:g} %: their 95 % CI still holds a {threshold:g} % slowdown{more}")
         if self.strict:
             self.regressions += [f"mobiledl: {name_of(c.item)}: cannot tell whether it is "
-                                 f"{threshold:g} % slower ({_pct(c.change.low)}, {_pct(c.change.high)}; "
+                                 f"{threshold:g} % slower ({signed_pct(c.change.low)}, {signed_pct(c.change.high)}; "
                                  f"{c.verdict}) (--mobiledl-compare-strict)" for c in unjudged]
 
 
@@ -215,6 +216,3 @@ def warnings(items: Mapping[str, Sequence[RunRecord]], devices: Mapping[str, Map
                      "devices): with -n they slow each other; compare within a device, not across them")
     return lines
 
-
-def _pct(ratio: float | None) -> str:
-    return "n/a" if ratio is None else f"{(ratio - 1) * 100:+.1f}"

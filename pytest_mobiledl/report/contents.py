@@ -42,7 +42,7 @@ def session(records: Sequence[RunRecord], compared: Sequence[Table] = ()) -> lis
         ranked = [Table("fragmentation", "Fragmentation", f"only one library measured ({libraries[0]}): no "
                         "fragmentation or gap to show; select more with --libs", pd.DataFrame())]
     else:
-        ranked = [Table("fragmentation", FRAGMENTATION, tables._footnote(df), tables.fragmentation(df)),
+        ranked = [Table("fragmentation", FRAGMENTATION, tables.fragmentation_note(df), tables.fragmentation(df)),
                   Table("gap", GAP, GAP_NOTE, tables.gap(df))]
     return [*ranked, *compared]
 
@@ -60,7 +60,7 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
     return [
         Table("runs", "Runs: the tags the tables use", "each saved run or journal read, oldest first",
               analyses.runs_legend(runs, df)),
-        Table("fragmentation", FRAGMENTATION, tables._footnote(df) if not df.empty else "",
+        Table("fragmentation", FRAGMENTATION, tables.fragmentation_note(df) if not df.empty else "",
               _or_empty(tables.fragmentation, ranked)),
         Table("gap", GAP, GAP_NOTE, _or_empty(tables.gap, libraries)),
         Table("variants", "Variants: each --variant build against its case's first build, within its run",
