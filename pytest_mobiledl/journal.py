@@ -39,7 +39,7 @@ from typing import IO, TYPE_CHECKING, Any, Protocol
 import pytest
 
 from pytest_mobiledl.errors import MobiledlError, disk_full, no_space
-from pytest_mobiledl.keys import ITEM_KEY, RECORD_KEY, device_of
+from pytest_mobiledl.keys import carried, device_of
 
 if TYPE_CHECKING:
     from pytest_mobiledl.record import RunRecord
@@ -241,11 +241,9 @@ class Writer:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.file is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
-        props = dict(report.user_properties)
-        record = props.get(RECORD_KEY)
-        self._append({"nodeid": report.nodeid, "item": str(props.get(ITEM_KEY, report.nodeid)),
-                      "outcome": report.outcome, "when": report.when,
-                      "record": record if isinstance(record, dict) else None})
+        record, item = carried(report)
+        self._append({"nodeid": report.nodeid, "item": item, "outcome": report.outcome, "when": report.when,
+                      "record": record})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.broken and session.exitstatus == pytest.ExitCode.OK:

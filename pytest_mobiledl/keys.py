@@ -12,6 +12,10 @@ the case's item is the node id without the repeat.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pytest
 
 #: user_properties key under which an item's record travels to the controller (also across xdist).
 RECORD_KEY = "mobiledl_record"
@@ -21,6 +25,14 @@ ITEM_KEY = "mobiledl_item"
 OPS_KEY = "mobiledl_ops"
 #: engine_options key holding a --variant's label.
 VARIANT = "variant"
+
+
+def carried(report: pytest.TestReport) -> tuple[dict[str, Any] | None, str]:
+    """What an item's report carries to the controller: its record (None when it has none) and the
+    case's item its repeats are pooled under."""
+    props = dict(report.user_properties)
+    record = props.get(RECORD_KEY)
+    return (record if isinstance(record, dict) else None), str(props.get(ITEM_KEY, report.nodeid))
 
 
 def build_name(lib: str, label: str) -> str:

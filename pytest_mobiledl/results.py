@@ -16,7 +16,7 @@ import pytest
 
 from pytest_mobiledl import saved, storage
 from pytest_mobiledl.errors import RecordError
-from pytest_mobiledl.keys import ITEM_KEY, RECORD_KEY, name_of
+from pytest_mobiledl.keys import carried, name_of
 from pytest_mobiledl.record import RunRecord, from_dict
 
 if TYPE_CHECKING:
@@ -45,11 +45,9 @@ class Results:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        props = dict(report.user_properties)
-        data = props.get(RECORD_KEY)
-        if not isinstance(data, dict):
-            return
-        self.add(from_dict(data), str(props.get(ITEM_KEY, report.nodeid)), report.passed)
+        data, item = carried(report)
+        if data is not None:
+            self.add(from_dict(data), item, report.passed)
 
     def add(self, record: RunRecord, item: str, passed: bool) -> None:
         """One repeat's record: from its report, or from the journal a resumed session continues."""
