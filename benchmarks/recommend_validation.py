@@ -31,9 +31,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from pytest_mobiledl import recommend, stats
-from pytest_mobiledl.ops.collect import read_profiles
 from pytest_mobiledl.ops.profile import OpProfile
 from pytest_mobiledl.report.inputs import read
+from pytest_mobiledl.saved import profiles as read_profiles
 
 HERE = Path(__file__).resolve().parent
 QUICK = {"models": "tiny_cnn,bert_tiny,squeezenet1_1", "libs": "onnxruntime,mnn", "repeats": 2,

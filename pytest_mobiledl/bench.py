@@ -9,6 +9,7 @@ import pytest
 from pytest_mobiledl import blocks, parity, plausibility, progress, runners, zoo
 from pytest_mobiledl.devices import lock
 from pytest_mobiledl.errors import ConversionError, DiskFullError, MobiledlError
+from pytest_mobiledl.keys import ITEM_KEY, RECORD_KEY, VARIANT, build_name, case_item
 from pytest_mobiledl.matrix import repeat_id
 from pytest_mobiledl.record import RunRecord
 from pytest_mobiledl.steady import Steady
@@ -18,14 +19,6 @@ if TYPE_CHECKING:
     from pytest_mobiledl.devices import Device
     from pytest_mobiledl.matrix import Case
     from pytest_mobiledl.options import Selection
-
-#: user_properties key under which an item's record travels to the controller (also across xdist).
-RECORD_KEY = "mobiledl_record"
-#: user_properties key naming the case's item (the node id without the repeat): what is stored.
-ITEM_KEY = "mobiledl_item"
-#: engine_options key holding a --variant's label.
-VARIANT = "variant"
-
 
 class Bench:
     """The ``mobiledl`` fixture: runs one repeat of its item's case (with its block) and keeps the record."""
@@ -44,7 +37,7 @@ class Bench:
         case = self.case
         # pytest.skip/fail outside the except blocks: raised inside one, the cause would be
         # printed again under "During handling of the above exception".
-        lib = f"{case.lib}@{case.variant}" if case.variant else case.lib  # failures name the build
+        lib = build_name(case.lib, case.variant)  # failures name the build
         block = blocks.member_key(self._item, case, self.repeat)
         outcome = self._kept.take(block, case) or self._run_block(block)
         if outcome.skipped:
@@ -61,8 +54,7 @@ class Bench:
         self.record = record.with_(device=dict(self.device.info()), parity=artifact.parity, repeat=self.repeat)
         if case.variant:  # which build ran: saved with the record, so tables and saved runs tell variants apart
             self.record = self.record.with_(engine_options={**self.record.engine_options, VARIANT: case.variant})
-        item_id = self._item.nodeid.replace(f"[{repeat_id(case, self.repeat, self.selection.repeats)}]",
-                                            f"[{case.id}]")
+        item_id = case_item(self._item.nodeid, repeat_id(case, self.repeat, self.selection.repeats), case.id)
         self._item.user_properties += [(RECORD_KEY, self.record.to_dict()), (ITEM_KEY, item_id)]
         if not artifact.parity["passed"]:  # measured, but of a model that is not the source model
             pytest.fail(f"{case.device} {lib}: {parity.describe(artifact.parity)}", pytrace=False)

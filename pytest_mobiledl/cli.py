@@ -16,13 +16,17 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
-from pytest_mobiledl import engines, recommend, usermodels, zoo
+from pytest_mobiledl import engines, options, recommend, usermodels, zoo
 from pytest_mobiledl import routes as _routes
 from pytest_mobiledl.errors import ConversionError, MobiledlError
-from pytest_mobiledl.record import PRECISIONS
 from pytest_mobiledl.report import cli as report_cli
 from pytest_mobiledl.usermodels import UserModel
+
+#: The models command's options, declared and parsed by options.py as the plugin's are, with
+#: this command's defaults (every zoo model).
+MODELS_OPTIONS = {"models": "all", "input_shape": None, "libs": "all", "precisions": "fp32", "model_cache": ""}
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
@@ -31,13 +35,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     sub = parser.add_subparsers(dest="command", required=True)
     models = sub.add_parser("models", help="list or build the zoo's models")
     models.add_argument("action", nargs="?", choices=("list", "build"), default="list")
-    models.add_argument("--models", default="all", help="zoo models or model files, comma separated, or all")
-    models.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
-                        help="pin a model file's dynamic input, e.g. input=1,3,224,224")
-    models.add_argument("--libs", default="all", help="libraries, comma separated, or all")
-    models.add_argument("--precisions", default="fp32", help="precisions, comma separated, or all")
-    models.add_argument("--model-cache", type=Path, default=None, help="default: the user cache dir")
-    models.add_argument("--rebuild", action="store_true", help="convert again even when cached")
+    for name, default in MODELS_OPTIONS.items():
+        option = options.named(name)
+        models.add_argument(option.cli, dest=name, default=default, action="append" if option.repeat else "store",
+                            metavar=name.upper(), help=option.help.replace("%", "%%"))
+    models.add_argument("--rebuild", action="store_true", help=options.named("rebuild").help)
     report_cli.add_parser(sub)
     recommend.add_parser(sub)
     return parser.parse_args(argv)
@@ -49,19 +51,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return report_cli.run(args)
     if args.command == "recommend":
         return recommend.run(args)
-    entries = [v.strip() for v in args.models.split(",") if v.strip()]
-    paths = [Path(v).expanduser().resolve() for v in entries if usermodels.is_file_ref(v)]
     try:
-        files = _files(paths, usermodels.parse_pins(args.input_shape))
-        rest = ",".join(v for v in entries if not usermodels.is_file_ref(v))
-        models = _pick(rest, zoo.names(), "models") if rest or not files else []
-        libs = [lib for lib in _pick(args.libs, list(engines.LIBS), "libs") if engines.installed(engines.get(lib))]
-        precisions = _pick(args.precisions, list(PRECISIONS), "precisions")
+        chosen = {name: _parsed(name, getattr(args, name)) for name in MODELS_OPTIONS}
+        files = _files([e for e in chosen["models"] if usermodels.is_file_ref(e)], chosen["input_shape"])
+        models = [e for e in chosen["models"] if not usermodels.is_file_ref(e)]
+        libs = [lib for lib in chosen["libs"] if engines.installed(engines.get(lib))]
+        precisions = list(chosen["precisions"])
     except ValueError as exc:
         print(f"mobiledl: {exc}", file=sys.stderr)
         return 2
-    cache = (args.model_cache or Path(_default_cache())).expanduser()
-    problem = writable_folder(cache)
+    cache = Path(chosen["model_cache"] or options.default_cache()).expanduser()
+    problem = options.writable_folder(cache)
     if problem:
         print(f"mobiledl: --model-cache={cache}: {problem}", file=sys.stderr)
         return 2
@@ -78,11 +78,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
-def _files(paths: list[Path], pins: tuple[tuple[str, tuple[int, ...]], ...]) -> dict[str, UserModel]:
+def _parsed(name: str, raw: str | list[str] | None) -> Any:
+    """One option through options.py's parser: the plugin's checks and words, named by its flag."""
+    option = options.named(name)
+    try:
+        return option.parse("\n".join(raw or ()) if option.repeat else str(raw))
+    except ValueError as exc:
+        raise ValueError(f"{option.cli}: {exc}") from None
+
+
+def _files(entries: list[str], pins: tuple[tuple[str, tuple[int, ...]], ...]) -> dict[str, UserModel]:
+    """The model files among ``--models`` (options.py checked that each exists), by id."""
     found: dict[str, UserModel] = {}
-    for path in paths:
-        if not (path.exists() or usermodels.is_saved_model(path)):
-            raise ValueError(f"--models: no model file {path}")
+    for path in (Path(e).expanduser().resolve() for e in entries):
         found[usermodels.model_id(path)] = UserModel(usermodels.model_id(path), path, pins)
     return found
 
@@ -187,26 +195,3 @@ def _stats(model: str, cache: Path) -> dict[str, int]:
         path.write_text(json.dumps({"params": computed.params, "macs": computed.macs}))
     result: dict[str, int] = json.loads(path.read_text())
     return result
-
-
-def _pick(value: str, known: list[str], what: str) -> list[str]:
-    if value == "all":
-        return known
-    picked = [v.strip() for v in value.split(",") if v.strip()]
-    unknown = [v for v in picked if v not in known]
-    if unknown or not picked:
-        bad = ", ".join(unknown) or "nothing"
-        raise ValueError(f"--{what}: {bad} is not valid; choose from all, {', '.join(known)}")
-    return picked
-
-
-def writable_folder(path: Path) -> str | None:
-    from pytest_mobiledl.options import writable_folder
-
-    return writable_folder(path)
-
-
-def _default_cache() -> str:
-    from pytest_mobiledl.options import default_cache
-
-    return default_cache()

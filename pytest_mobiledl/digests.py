@@ -4,11 +4,23 @@ from __future__ import annotations
 
 import hashlib
 from pathlib import Path
+from typing import Protocol
+
+
+class Hash(Protocol):
+    """A running digest (``hashlib.sha256()``)."""
+
+    def update(self, data: bytes, /) -> None: ...
+
+
+def feed(h: Hash, path: Path) -> None:
+    """Add a file's bytes to a running digest, 1 MiB at a time (an artifact may be hundreds of MB)."""
+    with path.open("rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
 
 
 def file_sha256(path: Path) -> str:
     h = hashlib.sha256()
-    with path.open("rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
+    feed(h, path)
     return h.hexdigest()

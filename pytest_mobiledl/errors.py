@@ -36,6 +36,12 @@ class DiskFullError(MobiledlError, OSError):
         self.strerror = message
 
 
+def one_line(exc: BaseException, limit: int = 300) -> str:
+    """Another library's exception as one line for the user: its type and message, newlines
+    flattened, cut at ``limit`` characters (a converter's message may be a page of graph dump)."""
+    return f"{type(exc).__name__}: {exc}".replace("\n", " ")[:limit]
+
+
 def disk_full(exc: OSError) -> bool:
     import errno
 

@@ -34,17 +34,19 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any, Protocol
 
 import pytest
 
-from pytest_mobiledl.bench import ITEM_KEY, RECORD_KEY
 from pytest_mobiledl.errors import MobiledlError, disk_full, no_space
+from pytest_mobiledl.keys import carried, device_of
 
 if TYPE_CHECKING:
-    from pytest_mobiledl.results import Results
+    from pytest_mobiledl.record import RunRecord
 
 VERSION = 1
+#: The header's key: its value is the format version.
+HEADER = "mobiledl_journal"
 FOLDER = "mobiledl-journal"
 #: The options whose values a resumed session must share with the journal it continues.
 SETTINGS = ("warmup", "iterations", "min_time", "delay", "cores")
@@ -59,6 +61,7 @@ class Entry:
     item: str
     outcome: str
     record: dict[str, Any] | None
+    line: int = 0  # its line in the file, for a reader's messages
 
 
 @dataclass(frozen=True)
@@ -83,24 +86,32 @@ def folder(config: pytest.Config) -> Path:
 
 
 def read(path: Path) -> Journal:
-    """One journal; a torn last line is skipped, an unknown version is a MobiledlError."""
-    lines = path.read_text(errors="replace").splitlines()
+    """One journal; a torn line is skipped, an unknown version is a MobiledlError."""
+    return parse(path, path.read_text(errors="replace").splitlines())
+
+
+def parse(path: Path, lines: Sequence[str]) -> Journal:
+    """A journal's lines (``path`` names it in errors): the one reader, for resume and for reports."""
     try:
         header = json.loads(lines[0])
     except (IndexError, ValueError):
         raise MobiledlError(f"{path} has no journal header") from None
-    if not isinstance(header, dict) or header.get("mobiledl_journal") != VERSION:
+    if not isinstance(header, dict) or header.get(HEADER) != VERSION:
         raise MobiledlError(f"{path} is not a version {VERSION} mobiledl journal")
     entries, finished = [], False
-    for line in lines[1:]:
+    for number, line in enumerate(lines[1:], 2):
         try:
             data = json.loads(line)
         except ValueError:
-            continue  # torn by a kill mid-write: that item simply runs again
+            continue  # torn by a kill mid-write (a resumed session appends after it): that item runs again
+        if not isinstance(data, dict):
+            continue
         if "end" in data:
             finished = True
         elif "nodeid" in data:
-            entries.append(Entry(data["nodeid"], data.get("item", data["nodeid"]), data["outcome"], data.get("record")))
+            nodeid = str(data["nodeid"])
+            entries.append(Entry(nodeid, str(data.get("item", nodeid)), str(data.get("outcome", "")),
+                                 data.get("record"), number))
     settings = header.get("settings")
     return Journal(path, tuple(header["items"]), tuple(entries), finished,
                    settings if isinstance(settings, dict) else None)
@@ -135,6 +146,12 @@ class Resume:
                     config.hook.pytest_deselected(items=done)
                     items[:] = [item for item in items if item.nodeid not in kept]
                 return
+
+
+class Results(Protocol):
+    """Where a resumed session puts the kept items' records back (``results.Results``)."""
+
+    def add(self, record: RunRecord, item: str, passed: bool) -> None: ...
 
 
 class Writer:
@@ -180,7 +197,7 @@ class Writer:
         if chosen is not None:
             self.file = chosen.path.open("a")
             self._restore(chosen)
-        elif any(_benchmark(nodeid, self.serials) for nodeid in to_run):  # else: other tests, no journal
+        elif any(device_of(nodeid, self.serials) for nodeid in to_run):  # else: other tests, no journal
             session = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
             path = self.directory / f"{session}.jsonl"
             try:
@@ -189,7 +206,7 @@ class Writer:
             except OSError as exc:
                 self._stop(exc, path)
             else:
-                self._append({"mobiledl_journal": VERSION, "session": session, "started": _now(), "items": to_run,
+                self._append({HEADER: VERSION, "session": session, "started": _now(), "items": to_run,
                               "settings": self.settings})
                 if self.file is None:  # not even the header fit: no empty journal is left behind
                     path.unlink(missing_ok=True)
@@ -224,11 +241,9 @@ class Writer:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if self.file is None or not (report.when == "call" or (report.when == "setup" and not report.passed)):
             return
-        props = dict(report.user_properties)
-        record = props.get(RECORD_KEY)
-        self._append({"nodeid": report.nodeid, "item": str(props.get(ITEM_KEY, report.nodeid)),
-                      "outcome": report.outcome, "when": report.when,
-                      "record": record if isinstance(record, dict) else None})
+        record, item = carried(report)
+        self._append({"nodeid": report.nodeid, "item": item, "outcome": report.outcome, "when": report.when,
+                      "record": record})
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
         if self.broken and session.exitstatus == pytest.ExitCode.OK:
@@ -289,12 +304,6 @@ def _differs(old: dict[str, Any], new: dict[str, Any]) -> str:
         return " ".join(f"{flag[n]}={values.get(n)}" for n in names)
 
     return f"{said(old)}, where this session asks {said(new)}"
-
-
-def _benchmark(nodeid: str, serials: Iterable[str]) -> bool:
-    """A benchmark item's parameters start with its device's serial."""
-    param = nodeid.partition("[")[2]
-    return any(param.startswith(f"{serial}-") for serial in serials)
 
 
 def _now() -> str:

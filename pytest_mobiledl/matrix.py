@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from functools import cache
 
 from pytest_mobiledl import engines, routes, usermodels, variants
+from pytest_mobiledl.keys import build_name
 from pytest_mobiledl.options import Selection
 
 
@@ -31,7 +32,7 @@ class Case:
 
     @property
     def id(self) -> str:
-        lib = f"{self.lib}@{self.variant}" if self.variant else self.lib
+        lib = build_name(self.lib, self.variant)
         return f"{self.device}-{lib}-{self.model}-{self.backend}-{self.precision}-t{self.threads}"
 
 

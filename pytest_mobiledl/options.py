@@ -350,7 +350,7 @@ def resolve(config: pytest.Config) -> Selection:
     for name, check in (("model_cache", writable_folder), ("runner_dir", _folder_or_nothing)):
         problem = check(values[name])
         if problem:
-            option = next(o for o in OPTIONS if o.name == name)
+            option = named(name)
             raise pytest.UsageError(f"pytest-mobiledl: {option.cli}={values[name]}: {problem}")
     if values["min_time"] >= values["runner_timeout"]:
         raise pytest.UsageError(f"pytest-mobiledl: --min-time={values['min_time']:g}: every run would be killed "
@@ -370,9 +370,14 @@ def resolve(config: pytest.Config) -> Selection:
     return Selection(**values)
 
 
+def named(name: str) -> Option:
+    """The option declared as ``name``: its flag, help and parser (``mobiledl models`` reuses them)."""
+    return next(o for o in OPTIONS if o.name == name)
+
+
 def value(config: pytest.Config, name: str) -> Any:
     """One option's parsed value, without resolving (and checking) the whole selection."""
-    option = next(o for o in OPTIONS if o.name == name)
+    option = named(name)
     raw = config.getoption(option.name)
     raw = "\n".join(raw) if isinstance(raw, list) else raw
     return option.parse(str(config.getini(option.ini_key) if raw is None else raw))

@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_mobiledl.errors import ConversionError, MobiledlError
+from pytest_mobiledl.keys import VARIANT
 from pytest_mobiledl.ops.composition import Composition
 from pytest_mobiledl.ops.taxonomy import CLASSES, MAC_CLASSES
 
@@ -189,7 +190,7 @@ def observations(records: Iterable[object], profiles: Iterable[object], device: 
     for r in records:
         if (str(r.device.get("serial", "host")), r.precision, r.threads) != (device, precision, threads):  # type: ignore[attr-defined]
             continue
-        if r.engine_options.get("variant"):  # type: ignore[attr-defined]
+        if r.engine_options.get(VARIANT):  # type: ignore[attr-defined]
             continue  # a --variant build is not the library as a user installs it
         samples = r.samples_ms or ()  # type: ignore[attr-defined]
         value = statistics.median(samples) if samples else r.summary_ms["mean"]  # type: ignore[attr-defined]

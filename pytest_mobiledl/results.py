@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from pytest_mobiledl import saved, storage
-from pytest_mobiledl.bench import ITEM_KEY, RECORD_KEY
 from pytest_mobiledl.errors import RecordError
+from pytest_mobiledl.keys import carried, name_of
 from pytest_mobiledl.record import RunRecord, from_dict
 
 if TYPE_CHECKING:
@@ -45,11 +45,9 @@ class Results:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        props = dict(report.user_properties)
-        data = props.get(RECORD_KEY)
-        if not isinstance(data, dict):
-            return
-        self.add(from_dict(data), str(props.get(ITEM_KEY, report.nodeid)), report.passed)
+        data, item = carried(report)
+        if data is not None:
+            self.add(from_dict(data), item, report.passed)
 
     def add(self, record: RunRecord, item: str, passed: bool) -> None:
         """One repeat's record: from its report, or from the journal a resumed session continues."""
@@ -163,11 +161,12 @@ class Results:
         """--mobiledl-compare-fail: one line per item whose established slowdown reaches the threshold;
         a line on what it could not judge (with --mobiledl-compare-strict, those fail too)."""
         from pytest_mobiledl import compare
+        from pytest_mobiledl.report.cells import signed_pct
 
         for c in compare.failing(found, threshold):
-            self.regressions.append(f"mobiledl: {c.item.rpartition('::')[2]} is {c.change.pct:.1f} % slower "
-                                    f"[95% CI {_pct(c.change.low)}, {_pct(c.change.high)}] than {c.against} "
-                                    f"(--mobiledl-compare-fail={threshold:g}%; {c.how})")
+            ci = f"[95% CI {signed_pct(c.change.low)}, {signed_pct(c.change.high)}]"
+            self.regressions.append(f"mobiledl: {name_of(c.item)} is {c.change.pct:.1f} % slower {ci} than "
+                                    f"{c.against} (--mobiledl-compare-fail={threshold:g}%; {c.how})")
         unjudged = compare.undecided(found, threshold)
         if not unjudged:
             return
@@ -176,8 +175,8 @@ class Results:
         self.gate_notes.append(f"mobiledl: the gate could not judge {len(unjudged)} of {len(found)} items at "
                                f"{threshold:g} %: their 95 % CI still holds a {threshold:g} % slowdown{more}")
         if self.strict:
-            self.regressions += [f"mobiledl: {c.item.rpartition('::')[2]}: cannot tell whether it is "
-                                 f"{threshold:g} % slower ({_pct(c.change.low)}, {_pct(c.change.high)}; "
+            self.regressions += [f"mobiledl: {name_of(c.item)}: cannot tell whether it is "
+                                 f"{threshold:g} % slower ({signed_pct(c.change.low)}, {signed_pct(c.change.high)}; "
                                  f"{c.verdict}) (--mobiledl-compare-strict)" for c in unjudged]
 
 
@@ -215,6 +214,3 @@ def warnings(items: Mapping[str, Sequence[RunRecord]], devices: Mapping[str, Map
                      "devices): with -n they slow each other; compare within a device, not across them")
     return lines
 
-
-def _pct(ratio: float | None) -> str:
-    return "n/a" if ratio is None else f"{(ratio - 1) * 100:+.1f}"

@@ -20,6 +20,8 @@ from typing import Any
 import pytest
 from xdist.scheduler import LoadScopeScheduling
 
+from pytest_mobiledl.keys import device_of
+
 
 class DeviceScheduling(LoadScopeScheduling):  # type: ignore[misc]
     def __init__(self, config: pytest.Config, log: Any, serials: Iterable[str]) -> None:
@@ -53,12 +55,3 @@ class DeviceScheduling(LoadScopeScheduling):  # type: ignore[misc]
         )
         self.config.hook.pytest_runtest_logreport(report=report)
 
-
-def device_of(nodeid: str, serials: Iterable[str]) -> str | None:
-    """The device of a benchmark item (its id starts with the serial), or None."""
-    _, bracket, param = nodeid.partition("[")
-    if bracket:
-        for serial in serials:
-            if param.startswith(f"{serial}-"):
-                return serial
-    return None

@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from pytest_mobiledl.errors import DiskFullError, disk_full, no_space
+from pytest_mobiledl.keys import VARIANT, name_of, param
 from pytest_mobiledl.record import RunRecord
 
 #: Top-level key of a saved run written by this plugin: ``{"partial": bool, "why": str}``.
@@ -69,7 +70,7 @@ def add(config: pytest.Config, nodeid: str, records: Sequence[RunRecord]) -> boo
     from pytest_benchmark.stats import Metadata
 
     first = records[0]
-    name = nodeid.rpartition("::")[2]
+    name = name_of(nodeid)
     extra = first.to_dict()
     del extra["samples_ms"]  # they are the stats themselves
     extra["repeats"] = [{k: v for k, v in r.to_dict().items() if k != "device"} for r in records]
@@ -77,7 +78,7 @@ def add(config: pytest.Config, nodeid: str, records: Sequence[RunRecord]) -> boo
         name=name,
         fullname=nodeid,
         group=f"{first.model} on {first.device.get('serial', '?')}",
-        param=name.partition("[")[2].rstrip("]"),
+        param=param(nodeid),
         params={"device": first.device.get("serial"), "lib": first.lib, "model": first.model,
                 "backend": first.backend, "precision": first.precision, "threads": first.threads},
         extra_info=extra,
@@ -110,7 +111,7 @@ def agreeing(records: Sequence[RunRecord]) -> tuple[list[RunRecord], str]:
     with other settings, a library upgraded in between, an artifact rebuilt), the largest group
     is kept, the latest on a tie: pooling them would give one item's numbers to two setups."""
     def key(r: RunRecord) -> tuple[Any, ...]:
-        return (*(getattr(r, name) for name in POOLED_BY), r.engine_options.get("variant"))
+        return (*(getattr(r, name) for name in POOLED_BY), r.engine_options.get(VARIANT))
 
     groups: dict[tuple[Any, ...], list[RunRecord]] = {}
     for record in records:
@@ -137,7 +138,7 @@ def pooled(config: pytest.Config, items: dict[str, list[RunRecord]]) -> dict[str
     for nodeid, records in items.items():
         out[nodeid], note = agreeing(records)
         if note and reporter is not None:
-            reporter.write_line(f"mobiledl: {nodeid.rpartition('::')[2]}: {note}", yellow=True)
+            reporter.write_line(f"mobiledl: {name_of(nodeid)}: {note}", yellow=True)
     return out
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from pytest_mobiledl.errors import MobiledlError
+from pytest_mobiledl.keys import build_name
 
 USAGE = ("give LIB@LABEL=SPEC, where SPEC is a pip requirement (onnxruntime==1.24.4), a wheel, "
          "a Python interpreter or a folder holding the library's Android tool")
@@ -42,7 +43,7 @@ class Variant:
 
     @property
     def name(self) -> str:
-        return f"{self.lib}@{self.label}"
+        return build_name(self.lib, self.label)
 
 
 def parse(value: str, libs: Sequence[str]) -> tuple[Variant, ...]:
@@ -146,7 +147,7 @@ def find(variants: Sequence[Variant], lib: str, label: str) -> Variant:
     for variant in variants:
         if (variant.lib, variant.label) == (lib, label):
             return variant
-    raise KeyError(f"{lib}@{label}")
+    raise KeyError(build_name(lib, label))
 
 
 def labels(variants: Sequence[Variant], lib: str) -> tuple[str, ...]:

@@ -18,7 +18,7 @@ import scipy.optimize
 import scipy.stats  # noqa: F401
 
 from pytest_mobiledl import cli
-from pytest_mobiledl.ops.collect import read_profiles
+from pytest_mobiledl.saved import profiles as read_profiles
 
 OPS_FILE = '''
 def test_ops(mobiledl_ops):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 
 from pytest_mobiledl import report
 from pytest_mobiledl.record import RunRecord, from_dict
+from pytest_mobiledl.report import cells
 
 GOLDEN = json.loads((Path(__file__).parent / "golden" / "record_v1.json").read_text())
 
@@ -42,7 +43,7 @@ def test_the_typical_latency_and_its_ci_are_as_computed_by_hand() -> None:
         ("m1", "host", "onnxruntime", 2), "estimate"]
     assert est.value == pytest.approx(5.0)
     assert (est.low, est.high) == pytest.approx((5 * math.exp(-half), 5 * math.exp(half)))
-    assert report._estimate(est) == "5 [2.87, 8.7]"
+    assert cells.estimate(est) == "5 [2.87, 8.7]"
 
 
 def test_a_winner_is_named_only_where_the_data_tell_it_from_the_rest() -> None:
@@ -157,3 +158,39 @@ def test_warnings_name_too_few_repeats_a_loaded_machine_and_devices_sharing_its_
     assert "33% of repeats ran ≥ 20% slower" in lines[1]
     assert lines[2].startswith("mobiledl: host, emulator-1 run on this machine's cores")
     assert warnings({"b.py::t[a]": rec("tflite", [10.0, 10.1, 10.2], load_avg_1m=0.1)}, {"host": {}}) == []
+
+
+def test_cells_write_a_change_its_ci_and_a_tie_the_same_way_everywhere() -> None:
+    from pytest_mobiledl.stats import Change
+
+    change = Change(1.042, 1.01, 1.08, None)
+    assert cells.pct(change) == "+4.2 [+1.0, +8.0]" and cells.ratio(change) == "1.04 [1.01, 1.08]"
+    assert cells.signed_pct(None) == "n/a" and cells.pct(Change(1.042, None, None, None)) == "+4.2 [n/a]"
+    rows = [Row("onnxruntime", 2), Row("tflite", 1)]
+    assert cells.fastest(rows[:1]) == "onnxruntime (t2)"
+    assert cells.fastest(rows) == "tie: onnxruntime (t2) ≈ tflite (t1)"
+
+
+class Row(NamedTuple):
+    lib: str
+    threads: int
+
+
+def test_no_module_uses_another_modules_underscore_names() -> None:
+    import ast
+
+    package = Path(report.__file__).parents[1]
+    found = []
+    for path in package.rglob("*.py"):
+        modules: set[str] = set()
+        for node in ast.walk(tree := ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pytest_mobiledl"):
+                found += [f"{path.name}: from {node.module} import {a.name}" for a in node.names if _private(a.name)]
+                modules |= {a.asname or a.name for a in node.names}
+        found += [f"{path.name}: {n.value.id}.{n.attr}" for n in ast.walk(tree) if isinstance(n, ast.Attribute)
+                  and isinstance(n.value, ast.Name) and n.value.id in modules and _private(n.attr)]
+    assert found == []
+
+
+def _private(name: str) -> bool:
+    return name.startswith("_") and not name.startswith("__")

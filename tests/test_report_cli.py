@@ -152,6 +152,22 @@ def test_a_line_cut_short_at_the_end_of_a_journal_is_tolerated(tmp_path: Path,
     assert report(capsys, str(path))[0] == 0
 
 
+def test_the_report_reads_journals_as_resume_does(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pytest_mobiledl import journal as journals
+
+    # A session killed mid-line, then resumed: the resumed session appended after the torn line.
+    path = journal(tmp_path / "s.jsonl", RECORDS[:3])
+    lines = path.read_text().splitlines()
+    path.write_text("\n".join([*lines[:2], '{"nodeid": "t::x", "outc' + lines[2], *lines[3:]]) + "\n")
+    code, _, err = report(capsys, str(path))
+    assert code == 0, err
+    assert len(journals.read(path).entries) == 3  # the torn line and the one appended to it are skipped
+    # A version this reader does not know is refused, as resume refuses it, not read as if it were 1.
+    path.write_text(path.read_text().replace('"mobiledl_journal": 1', '"mobiledl_journal": 2', 1))
+    code, _, err = report(capsys, str(path))
+    assert code == 2 and err.strip() == f"mobiledl report: {path} is not a version 1 mobiledl journal", err
+
+
 @pytest.mark.parametrize(("make", "expected"), [
     (lambda d: d / "missing.json", "missing.json: no such file or folder"),
     (lambda d: (d / "x.json").write_text('{"hello": 1}') and d / "x.json", "x.json: not a pytest-benchmark run"),

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_mobiledl.scheduling import device_of
+from pytest_mobiledl.keys import device_of
 
 RUN = ["-p", "no:cacheprovider", "--warmup=1", "--iterations=5", "--libs=onnxruntime,tflite", "--threads=1,2"]
 

@@ -2,7 +2,7 @@
 
 Profiles travel on ``report.user_properties`` (``OPS_KEY``) like records, so xdist carries them.
 They are saved inside the run's JSON through pytest-benchmark's public ``pytest_benchmark_update_json``
-hook, under ``mobiledl_ops`` (a list of OpProfile dicts, each with its ``schema``): the saved run
+hook, under ``mobiledl_ops`` (``saved.PROFILES``: a list of OpProfile dicts, each with its ``schema``): the saved run
 and ``--benchmark-json`` keep them, runs saved before profiles existed simply have none, and
 RunRecord is untouched. Against ``--benchmark-compare``, the compared file's profiles give the
 "which op class changed" table.
@@ -13,28 +13,18 @@ from __future__ import annotations
 import json
 import os
 import time
-from collections.abc import Generator, Mapping, Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from pytest_mobiledl import journal, storage
-from pytest_mobiledl.ops.host import OPS_KEY
+from pytest_mobiledl import journal, saved, storage
+from pytest_mobiledl.keys import OPS_KEY
 from pytest_mobiledl.ops.profile import OpProfile, from_dict
 
-#: The key of a saved run's JSON that holds its profiles.
-SAVED_KEY = "mobiledl_ops"
 #: Beside the journals: profiles of a session that saved no run.
 FOLDER = "mobiledl-ops"
-
-
-def read_profiles(data: Mapping[str, Any]) -> tuple[OpProfile, ...]:
-    """A saved run's profiles (none in runs saved without them); ValueError when one is malformed."""
-    found = data.get(SAVED_KEY) or []
-    if not isinstance(found, list):
-        raise ValueError(f"{SAVED_KEY} is {type(found).__name__}, not a list of op profiles")
-    return tuple(from_dict(p) for p in found)
 
 
 class Collector:
@@ -54,7 +44,7 @@ class Collector:
     @pytest.hookimpl(optionalhook=True)
     def pytest_benchmark_update_json(self, config: pytest.Config, benchmarks: Any, output_json: dict[str, Any]) -> None:
         if self.profiles:
-            output_json[SAVED_KEY] = [p.to_dict() for p in self.profiles]
+            output_json[saved.PROFILES] = [p.to_dict() for p in self.profiles]
             self._in_run = True
 
     def pytest_sessionfinish(self, session: pytest.Session) -> None:
@@ -64,7 +54,7 @@ class Collector:
             folder = journal.folder(self.config).parent / FOLDER
             folder.mkdir(parents=True, exist_ok=True)
             self.saved = folder / f"{time.strftime('%Y%m%dT%H%M%S')}-{os.getpid()}.json"
-            self.saved.write_text(json.dumps({SAVED_KEY: [p.to_dict() for p in self.profiles]}) + "\n")
+            self.saved.write_text(json.dumps({saved.PROFILES: [p.to_dict() for p in self.profiles]}) + "\n")
 
     @pytest.hookimpl(wrapper=True)
     def pytest_terminal_summary(self, terminalreporter: pytest.TerminalReporter) -> Generator[None, None, None]:
@@ -107,7 +97,7 @@ class Collector:
         for path in storage.compared_paths(self.config):
             try:
                 with open(path, encoding="utf-8") as f:
-                    out.extend(read_profiles(json.load(f)))
+                    out.extend(saved.profiles(json.load(f)))
             except (OSError, ValueError):
                 continue  # the compared run stays compared for latency; its profiles are not required
         return out

@@ -20,14 +20,13 @@ import pytest
 
 from pytest_mobiledl import engines, zoo
 from pytest_mobiledl.errors import ConversionError
+from pytest_mobiledl.keys import OPS_KEY, build_name
 from pytest_mobiledl.ops.profile import OpProfile, from_dict
 
 if TYPE_CHECKING:
     from pytest_mobiledl.matrix import Case
     from pytest_mobiledl.options import Selection
 
-#: user_properties key under which a profile travels to the controller (also across xdist).
-OPS_KEY = "mobiledl_ops"
 #: The folder holding this package (what a variant's interpreter is given on its path).
 _PACKAGE_ROOT = Path(__file__).resolve().parents[2]
 #: Profiled inferences per case (and as many unprofiled ones for the coverage reference).
@@ -68,7 +67,7 @@ class Profiler:
         argv = [str(python), "-m", "pytest_mobiledl.ops", "--lib", case.lib, "--model", str(artifact.path),
                 "--model-id", case.model, "--backend", case.backend, "--precision", case.precision,
                 "--threads", str(case.threads), "--runs", str(RUNS), "--warmup", str(WARMUP)]
-        who = f"{case.device} {case.lib}@{case.variant}" if case.variant else f"{case.device} {case.lib}"
+        who = f"{case.device} {build_name(case.lib, case.variant)}"
         return run_child(argv, selection.runner_timeout, who).with_(variant=case.variant)
 
 

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from typing import Any
 
+from pytest_mobiledl.keys import build_name
 from pytest_mobiledl.ops.taxonomy import CLASSES, classify
 
 SCHEMA = 1
@@ -102,7 +103,7 @@ class OpProfile:
     @property
     def label(self) -> str:
         """How tables name the build: ``lib`` or ``lib@variant``."""
-        return f"{self.lib}@{self.variant}" if self.variant else self.lib
+        return build_name(self.lib, self.variant)
 
     def case_key(self) -> tuple[str, str, str, str, str, int]:
         """The case without its build: what two builds' (or two runs') profiles are paired on."""

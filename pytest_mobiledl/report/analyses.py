@@ -19,8 +19,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl import compare, stats
+from pytest_mobiledl.keys import VARIANT
 from pytest_mobiledl.record import FLAGS
-from pytest_mobiledl.report import conditions, tables
+from pytest_mobiledl.report import cells, conditions, tables
 from pytest_mobiledl.report.inputs import PARTIAL, Run
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def runs_legend(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataF
         if records:
             rows.append({"run": tags[run.label], "file": run.path.name, "when": run.when[:19] or "—",
                          "devices": ", ".join(sorted({str(r.device.get("serial", "?")) for r in records})),
-                         "libraries": ", ".join(sorted({f"{tables.lib_name(r)} {r.lib_version}" for r in records})),
+                         "libraries": ", ".join(sorted({f"{cells.lib_name(r)} {r.lib_version}" for r in records})),
                          "records": len(records)})
     return pd.DataFrame(rows, columns=["run", "file", "when", "devices", "libraries", "records"])
 
@@ -111,7 +112,7 @@ def variants(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataFram
     shown = None if df is None else set(zip(df["run"], df["device"], df["base_lib"], df["model"], strict=True))
     parts = []
     for run in runs:
-        records = [r for r in run.records if r.engine_options.get("variant") and
+        records = [r for r in run.records if r.engine_options.get(VARIANT) and
                    (shown is None or (tags[run.label], r.device.get("serial", "?"), r.lib, r.model) in shown)]
         if records:
             table, _ = tables.variants({run.label: records})
@@ -152,8 +153,7 @@ def impact(df: pd.DataFrame) -> pd.DataFrame:
         leaders, _ = compare.fastest({row.lib: row.records for row in libraries.itertuples()})
         by_lib = {row.lib: row for row in libraries.itertuples()}
         rows.append({"model": model, "device": device,
-                     "fastest library": (tables._label(first) if len(leaders) == 1 else
-                                         "tie: " + " ≈ ".join(tables._label(by_lib[lib]) for lib in leaders)),
+                     "fastest library": cells.fastest([by_lib[lib] for lib in leaders]),
                      **{f"{name} ×": _times(change) for name, change in factors.items()},
                      "largest": _largest(factors)})
     return pd.DataFrame(rows)
@@ -233,19 +233,19 @@ def environment(runs: Sequence[Run], df: pd.DataFrame | None = None) -> pd.DataF
     for run in runs:
         by_device: dict[str, list[Any]] = {}
         for r in run.records:
-            where = (tags[run.label], r.device.get("serial", "?"), r.lib, r.engine_options.get("variant") or "",
+            where = (tags[run.label], r.device.get("serial", "?"), r.lib, r.engine_options.get(VARIANT) or "",
                      r.model)
             if shown is not None and where not in shown:
                 continue
             by_device.setdefault(str(r.device.get("serial", "?")), []).append(r)
         for serial, records in sorted(by_device.items()):
             info = records[0].device
-            flags = sorted({(f, tables.lib_name(r)) for r in records for f in r.flags})
+            flags = sorted({(f, cells.lib_name(r)) for r in records for f in r.flags})
             rows.append({
                 "run": tags[run.label], "when": run.when[:19] or "—", "device": serial,
                 "model": info.get("model", "?"), "cpu": _cpu(info), "cores": info.get("cores", "?"),
                 "system": _system(info),
-                "libraries": ", ".join(sorted({f"{tables.lib_name(r)} {r.lib_version}" for r in records})),
+                "libraries": ", ".join(sorted({f"{cells.lib_name(r)} {r.lib_version}" for r in records})),
                 "flags": "; ".join(f"{lib}: {flag} ({FLAGS[flag]})" for flag, lib in flags) or "—",
             })
     return pd.DataFrame(rows)
@@ -268,7 +268,7 @@ def _system(info: Mapping[str, Any]) -> str:
 def _extras(records: Sequence[Any]) -> dict[tuple[Any, ...], dict[str, Any]]:
     grouped: dict[tuple[Any, ...], list[Any]] = {}
     for r in records:
-        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, tables.lib_name(r))
+        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, cells.lib_name(r))
         grouped.setdefault(key, []).append(r)
     out = {}
     for key, rs in grouped.items():
@@ -328,7 +328,7 @@ def _times(change: stats.Change | None) -> str:
         return "—"
     if change.low is None or change.high is None:
         return "n/a (< 2 repeats)"
-    cell = f"{change.ratio:.2f} [{change.low:.2f}, {change.high:.2f}]"
+    cell = cells.ratio(change)
     return cell if _established(change) else f"tie: {cell}"
 
 

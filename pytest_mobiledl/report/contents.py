@@ -42,7 +42,7 @@ def session(records: Sequence[RunRecord], compared: Sequence[Table] = ()) -> lis
         ranked = [Table("fragmentation", "Fragmentation", f"only one library measured ({libraries[0]}): no "
                         "fragmentation or gap to show; select more with --libs", pd.DataFrame())]
     else:
-        ranked = [Table("fragmentation", FRAGMENTATION, tables._footnote(df), tables.fragmentation(df)),
+        ranked = [Table("fragmentation", FRAGMENTATION, tables.fragmentation_note(df), tables.fragmentation(df)),
                   Table("gap", GAP, GAP_NOTE, tables.gap(df))]
     return [*ranked, *compared]
 
@@ -60,7 +60,7 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
     return [
         Table("runs", "Runs: the tags the tables use", "each saved run or journal read, oldest first",
               analyses.runs_legend(runs, df)),
-        Table("fragmentation", FRAGMENTATION, tables._footnote(df) if not df.empty else "",
+        Table("fragmentation", FRAGMENTATION, tables.fragmentation_note(df) if not df.empty else "",
               _or_empty(tables.fragmentation, ranked)),
         Table("gap", GAP, GAP_NOTE, _or_empty(tables.gap, libraries)),
         Table("variants", "Variants: each --variant build against its case's first build, within its run",
@@ -87,9 +87,39 @@ def build(runs: Sequence[Run], df: pd.DataFrame) -> list[Table]:
 
 
 def _ops_tables(runs: Sequence[Run]) -> list[Table]:
-    from pytest_mobiledl.report import ops  # per-operator profiles: report/ops.py
+    """The op tables over the runs' profiles (none when no run holds profiles): frames from report/ops.py."""
+    import pandas as pd
 
-    return ops.tables(runs)
+    from pytest_mobiledl.report import ops
+
+    with_ops = [r for r in runs if r.profiles]
+    if not with_ops:
+        return []
+    last = with_ops[-1]
+    df = ops.frame(last.profiles, last.label)
+    out = [
+        Table("op_classes", "Where the time goes: each library's time per op class",
+              "ms per inference (share of the profile's sum) from each library's own profiler, in a separate "
+              f"profiling run; run {last.label}", ops.classes(df)),
+        Table("op_differ", "Op classes where the libraries differ most", "slowest − fastest library, ms",
+              ops.differ_most(df)),
+        Table("op_projection", "Best of all: a library that took the fastest implementation of every op class",
+              ops.CAVEATS, ops.projection(df)),
+        Table("op_coverage", "Profiles: coverage of the unprofiled latency, and op names not mapped",
+              "coverage: the ops' sum ÷ the same session's unprofiled median; flagged approximations are used "
+              "only where they track the latency", ops.coverage(last.profiles)),
+    ]
+    variant = ops.variant_changes(last.profiles)
+    if not variant.empty:
+        out.append(Table("op_variant_changes", "Which op class changed: --variant builds against the first",
+                         "per case, the three op classes that moved most from the first build to each other",
+                         variant))
+    if len(with_ops) > 1:
+        before = with_ops[-2]
+        out.append(Table("op_changes", "Which op class changed: between the last two runs with profiles",
+                         f"{before.label} → {last.label}; the three op classes that moved most per case",
+                         ops.changes(before.profiles, last.profiles)))
+    return [t for t in out if not t.frame.empty] or [Table("op_coverage", "Profiles", "", pd.DataFrame())]
 
 
 def _or_empty(make: object, df: pd.DataFrame) -> pd.DataFrame:

@@ -1,11 +1,11 @@
 """Saved runs and journals read back into records, each record tagged with the run it came from.
 
 Inputs: pytest-benchmark saved runs and ``--benchmark-json`` files (``*.json``: an object with a
-``benchmarks`` list), and journals (``*.jsonl``: journal.py's lines, whose ``record`` is read, or
-bare record dicts, one a line; the header and end lines are skipped). A folder stands for every saved run under it, or
-every journal when it holds no saved run (a saved session is in its journal too). A file named on the
-command line that cannot be read is an error; in a folder it is skipped with one line, so one
-stray file does not hide a farm's nights of results.
+``benchmarks`` list), and journals (``*.jsonl``: read by ``journal.parse``, the reader resume uses,
+its version checked, each report's ``record``; or bare record dicts, one a line). A folder stands
+for every saved run under it, or every journal when it holds no saved run (a saved session is in
+its journal too). A file named on the command line that cannot be read is an error; in a folder
+it is skipped with one line, so one stray file does not hide a farm's nights of results.
 
 The run is part of what a report shows: the same item measured in two runs stays two rows. A run
 saved by an interrupted session is marked partial (storage.py): in a folder it is left out with
@@ -22,8 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pytest_mobiledl import saved
-from pytest_mobiledl.errors import RecordError
+from pytest_mobiledl import journal, saved
+from pytest_mobiledl.errors import MobiledlError, RecordError
 from pytest_mobiledl.record import RunRecord, from_dict
 from pytest_mobiledl.storage import partial
 
@@ -115,10 +115,8 @@ def read(path: Path) -> Run:
 
 
 def _profiles(path: Path, data: dict[str, Any]) -> tuple[Any, ...]:
-    from pytest_mobiledl.ops.collect import read_profiles
-
     try:
-        return read_profiles(data)
+        return saved.profiles(data)
     except ValueError as exc:
         raise InputError(f"{path}: {exc}") from None
 
@@ -129,6 +127,36 @@ def _journal(path: Path) -> Iterable[RunRecord]:
     except (OSError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not readable ({_first_line(exc)})") from None
     records = []
+    for number, data in _journal_records(path, lines) if _is_journal(lines) else _record_lines(path, lines):
+        try:
+            records.append(from_dict(data))
+        except RecordError as exc:
+            raise InputError(f"{path}:{number}: {exc}") from None
+    if not records:
+        raise InputError(f"{path}: a journal with no records")
+    return records
+
+
+def _is_journal(lines: Sequence[str]) -> bool:
+    try:
+        header = json.loads(lines[0]) if lines else None
+    except ValueError:
+        return False
+    return isinstance(header, dict) and journal.HEADER in header
+
+
+def _journal_records(path: Path, lines: Sequence[str]) -> list[tuple[int, Any]]:
+    """journal.py's lines, read by journal.py (its version checked), each finished report's record."""
+    try:
+        found = journal.parse(path, lines)
+    except MobiledlError as exc:
+        raise InputError(str(exc)) from None
+    return [(e.line, e.record) for e in found.entries if e.record is not None]  # None: skipped or failed early
+
+
+def _record_lines(path: Path, lines: Sequence[str]) -> list[tuple[int, Any]]:
+    """Bare record dicts, one a line."""
+    found = []
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
@@ -138,19 +166,10 @@ def _journal(path: Path) -> Iterable[RunRecord]:
             if number == len(lines):
                 continue  # a line cut short by an interrupted session: what came before stands
             raise InputError(f"{path}:{number}: not a JSON line; a journal holds one record per line") from None
-        if isinstance(data, dict) and "nodeid" in data:  # journal.py's line per finished report
-            data = data.get("record")
-            if data is None:
-                continue  # a skip or a failure before anything was measured
-        elif isinstance(data, dict) and "lib" not in data and (number == 1 or "end" in data):
-            continue  # the header (format version) or the end line, not a record
-        try:
-            records.append(from_dict(data))
-        except RecordError as exc:
-            raise InputError(f"{path}:{number}: {exc}") from None
-    if not records:
-        raise InputError(f"{path}: a journal with no records")
-    return records
+        if isinstance(data, dict) and "lib" not in data and (number == 1 or "end" in data):
+            continue  # a header or an end line, not a record
+        found.append((number, data))
+    return found
 
 
 def _labelled(runs: list[Run]) -> list[Run]:

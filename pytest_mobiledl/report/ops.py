@@ -16,9 +16,6 @@ from pytest_mobiledl.ops.taxonomy import CLASSES
 if TYPE_CHECKING:
     import pandas as pd
 
-    from pytest_mobiledl.report.contents import Table
-    from pytest_mobiledl.report.inputs import Run
-
 _PLACE = ["device", "model", "precision", "threads"]
 #: The projection's caveats, said wherever it is shown.
 CAVEATS = ("best of all: per op class, the fastest library's time, summed; against the fastest single library's "
@@ -201,39 +198,3 @@ def variant_changes(profiles: Sequence[OpProfile], order: Sequence[str] = ()) ->
         frames += [changes(builds[labels[0]], builds[other], same_build=False) for other in labels[1:]]
     frames = [f for f in frames if not f.empty]
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
-
-
-def tables(runs: Sequence[Run]) -> list[Table]:
-    """The report's op tables over the runs' profiles (none when no run holds profiles)."""
-    import pandas as pd
-
-    from pytest_mobiledl.report.contents import Table
-
-    with_ops = [r for r in runs if r.profiles]
-    if not with_ops:
-        return []
-    latest = with_ops[-1].profiles
-    df = frame(latest, with_ops[-1].label)
-    out = [
-        Table("op_classes", "Where the time goes: each library's time per op class",
-              "ms per inference (share of the profile's sum) from each library's own profiler, in a separate "
-              f"profiling run; run {with_ops[-1].label}", classes(df)),
-        Table("op_differ", "Op classes where the libraries differ most", "slowest − fastest library, ms",
-              differ_most(df)),
-        Table("op_projection", "Best of all: a library that took the fastest implementation of every op class",
-              CAVEATS, projection(df)),
-        Table("op_coverage", "Profiles: coverage of the unprofiled latency, and op names not mapped",
-              "coverage: the ops' sum ÷ the same session's unprofiled median; flagged approximations are used "
-              "only where they track the latency", coverage(latest)),
-    ]
-    variant = variant_changes(latest)
-    if not variant.empty:
-        out.append(Table("op_variant_changes", "Which op class changed: --variant builds against the first",
-                         "per case, the three op classes that moved most from the first build to each other",
-                         variant))
-    if len(with_ops) > 1:
-        before = with_ops[-2]
-        out.append(Table("op_changes", "Which op class changed: between the last two runs with profiles",
-                         f"{before.label} → {with_ops[-1].label}; the three op classes that moved most per case",
-                         changes(before.profiles, latest)))
-    return [t for t in out if not t.frame.empty] or [Table("op_coverage", "Profiles", "", pd.DataFrame())]

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl import compare
-from pytest_mobiledl.report import tables
+from pytest_mobiledl.report import cells, tables
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -154,7 +154,7 @@ def _distributions(df: pd.DataFrame) -> tuple[Any, str] | None:
         best = tables.best_per_lib(df[df["model"] == model], ["model"])
         ax = figure.add_subplot(rows, columns, k)
         ax.boxplot(list(best["samples"]), showfliers=False)
-        ax.set_xticks(range(1, len(best) + 1), [tables._label(r) for r in best.itertuples()], rotation=30,
+        ax.set_xticks(range(1, len(best) + 1), [cells.lib_threads(r) for r in best.itertuples()], rotation=30,
                       ha="right", fontsize=8)
         ax.set_title(model, fontsize=10)
         ax.set_ylabel("ms per inference")

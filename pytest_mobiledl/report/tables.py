@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl import compare, stats
+from pytest_mobiledl.keys import VARIANT, build_name, name_of
 from pytest_mobiledl.record import RunRecord
+from pytest_mobiledl.report import cells
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -30,7 +32,7 @@ def frame(records: Sequence[RunRecord]) -> pd.DataFrame:
 
     rows: dict[tuple[Any, ...], dict[str, Any]] = {}
     for r in records:
-        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, lib_name(r))
+        key = (r.model, r.device.get("serial", "?"), r.backend, r.precision, r.threads, cells.lib_name(r))
         row = rows.setdefault(key, {**dict(zip(CASE, key, strict=True)), "library": r.lib, "version": r.lib_version,
                                     "values": [], "records": [],
                                     "statistic": "median" if r.samples_ms is not None else "mean",
@@ -70,11 +72,11 @@ def fragmentation(df: pd.DataFrame) -> pd.DataFrame:
         change, how = against[others[0].lib] if others else (None, "")
         rows.append({
             **dict(zip(PLACE, place, strict=True)),
-            "fastest": _label(first) if len(leaders) == 1 else "tie: " + " ≈ ".join(_label(by_lib[x]) for x in leaders),
+            "fastest": cells.fastest([by_lib[x] for x in leaders]),
             "typical ms [95% CI]": _ms(first),
-            "±": _half_width(first.estimate),
-            "next": _label(others[0]) if others else "—",
-            "next ÷ fastest [95% CI]": _ratio(change) if change else "—",
+            "±": cells.half_width(first.estimate),
+            "next": cells.lib_threads(others[0]) if others else "—",
+            "next ÷ fastest [95% CI]": cells.ratio(change) if change else "—",
             "paired": how or "—",
             "libs": len(group),
             "parity": _parity(failed.get_group(place) if place in failed.groups else None),
@@ -97,10 +99,10 @@ def gap(df: pd.DataFrame) -> pd.DataFrame:
         told = change.low is not None and change.low > 1
         rows.append({
             **dict(zip(keys, place, strict=True)),
-            "fastest": _label(first) if told else f"tie: {_label(first)} ≈ {_label(last)}",
+            "fastest": cells.fastest([first] if told else [first, last]),
             "typical ms [95% CI]": _ms(first),
-            "slowest": _label(last) if told else "—", "slowest ms [95% CI]": _ms(last),
-            "gap × [95% CI]": _ratio(change) + ("" if told else " (cannot tell)"),
+            "slowest": cells.lib_threads(last) if told else "—", "slowest ms [95% CI]": _ms(last),
+            "gap × [95% CI]": cells.ratio(change) + ("" if told else " (cannot tell)"),
             "paired": how,
         })
     return pd.DataFrame(rows)
@@ -121,13 +123,13 @@ def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, S
     for c in found:
         base, now = baseline[c.item], current[c.item]
         rows.append({
-            "item": c.item.rpartition("::")[2],
-            "baseline": f"{compare.versions(base)} {_estimate(stats.estimate(_values(base)))}",
-            "current": f"{compare.versions(now)} {_estimate(stats.estimate(_values(now)))}",
-            "change % [95% CI]": _pct(c.change),
+            "item": name_of(c.item),
+            "baseline": f"{compare.versions(base)} {_typical(base)}",
+            "current": f"{compare.versions(now)} {_typical(now)}",
+            "change % [95% CI]": cells.pct(c.change),
             "verdict": c.verdict,
             "judged on": c.how,
-            "artifact": "same" if compare.artifacts(base) == compare.artifacts(now) else "differs",
+            "artifact": _artifact(base, now),
         })
     return pd.DataFrame(rows), found, note
 
@@ -138,12 +140,6 @@ def changes_note(margin_pct: float | None) -> str:
             "its own blocks (block controls) where they exist, else the typical latency relative to the machine's "
             "drift; slower/faster: established at 5 % false discoveries (Benjamini–Hochberg over the items); "
             f"no change: the whole CI within ±{margin:g} %; cannot tell (±N %): neither")
-
-
-def lib_name(record: RunRecord) -> str:
-    """``onnxruntime``, or ``onnxruntime@old`` for a --variant's build."""
-    label = record.engine_options.get("variant")
-    return f"{record.lib}@{label}" if label else record.lib
 
 
 def variants(items: Mapping[str, Sequence[RunRecord]], order: Sequence[tuple[str, str]] = (),
@@ -164,15 +160,15 @@ def variants(items: Mapping[str, Sequence[RunRecord]], order: Sequence[tuple[str
         labels = sorted(by_label, key=lambda label: (rank.get((key[1], label), len(rank)), label))
         base = by_label[labels[0]]
         for label in labels:
-            records, name = by_label[label], f"{_case_name(key)} {key[1]}@{label}"
+            build = build_name(key[1], label)
+            records, name = by_label[label], f"{_case_name(key)} {build}"
             if label != labels[0]:
                 changes[name], how[name] = compare.paired(base, records, by_repeat=True)
-                units[name], bases[name] = min(len(base), len(records)), f"{key[1]}@{labels[0]}"
-            rows.append({"case": _case_name(key), "variant": f"{key[1]}@{label}", "version": compare.versions(records),
-                         "typical ms [95% CI]": _estimate(stats.estimate(_values(records))),
-                         "change % [95% CI]": "—" if label == labels[0] else _pct(changes[name]), "name": name,
-                         "judged on": how.get(name, "—"),
-                         "artifact": "same" if compare.artifacts(records) == compare.artifacts(base) else "differs"})
+                units[name], bases[name] = min(len(base), len(records)), build_name(key[1], labels[0])
+            rows.append({"case": _case_name(key), "variant": build, "version": compare.versions(records),
+                         "typical ms [95% CI]": _typical(records),
+                         "change % [95% CI]": "—" if label == labels[0] else cells.pct(changes[name]), "name": name,
+                         "judged on": how.get(name, "—"), "artifact": _artifact(records, base)})
     found = compare.judged(changes, bases.__getitem__, how, units, margin_pct)
     words = {c.item: c.verdict for c in found}
     for row in rows:
@@ -194,7 +190,7 @@ def sweep(records: Sequence[RunRecord]) -> pd.DataFrame:
 
     groups: dict[tuple[Any, ...], list[RunRecord]] = {}
     for r in records:
-        key = (r.lib, r.engine_options.get("variant", ""), r.device.get("serial", "?"), r.model, r.backend,
+        key = (r.lib, r.engine_options.get(VARIANT, ""), r.device.get("serial", "?"), r.model, r.backend,
                r.precision, r.threads)
         groups.setdefault(key, []).append(r)
     rows = []
@@ -219,10 +215,10 @@ def trend(frame: pd.DataFrame, order: Sequence[tuple[str, str]] = (), least: int
             continue
         for variant, runs in sorted(group.groupby("variant"), key=lambda kv: (rank.get((lib, kv[0]), len(rank)),
                                                                                kv[0])):
-            row = {"variant": f"{lib}@{variant}", "version": "/".join(sorted(set(runs["version"])))}
+            row = {"variant": build_name(lib, variant), "version": "/".join(sorted(set(runs["version"])))}
             for run in runs.itertuples():
                 est = stats.Estimate(run.median_ms, _nan_none(run.low_ms), _nan_none(run.high_ms), run.repeats)
-                row[f"{run.device}-{run.model}-{run.backend}-{run.precision}-t{run.threads}"] = _estimate(est)
+                row[f"{run.device}-{run.model}-{run.backend}-{run.precision}-t{run.threads}"] = cells.estimate(est)
             rows.append(row)
     return pd.DataFrame(rows)
 
@@ -236,7 +232,7 @@ def _by_variant(items: Mapping[str, Sequence[RunRecord]]) -> dict[tuple[Any, ...
     cases: dict[tuple[Any, ...], dict[str, list[RunRecord]]] = {}
     for records in items.values():
         for r in records:
-            label = r.engine_options.get("variant")
+            label = r.engine_options.get(VARIANT)
             if label:
                 key = (r.device.get("serial", "?"), r.lib, r.model, r.backend, r.precision, r.threads)
                 cases.setdefault(key, {}).setdefault(label, []).append(r)
@@ -248,7 +244,8 @@ def _case_name(key: tuple[Any, ...]) -> str:
     return f"{device}-{model}-{backend}-{precision}-t{threads}"
 
 
-def _footnote(df: pd.DataFrame) -> str:
+def fragmentation_note(df: pd.DataFrame) -> str:
+    """The fragmentation table's note: how its figures were made from how many repeats."""
     repeats = sorted({len(v) for v in df["values"]})
     few = " — below 2 repeats no CI can be told: run with --repeats=5" if repeats[0] < 2 else ""
     return (f"typical ms: the geometric mean of the medians of {'/'.join(map(str, repeats))} repeats (fresh "
@@ -262,36 +259,17 @@ def _values(records: Sequence[RunRecord]) -> list[float]:
     return [r.median_ms for r in records]
 
 
-def _label(row: Any) -> str:
-    return f"{row.lib} (t{row.threads})"
+def _typical(records: Sequence[RunRecord]) -> str:
+    return cells.estimate(stats.estimate(_values(records)))
 
 
-def _estimate(est: stats.Estimate) -> str:
-    if est.low is None or est.high is None:
-        return f"{est.value:.3g} [n/a]"
-    return f"{est.value:.3g} [{est.low:.3g}, {est.high:.3g}]"
+def _artifact(records: Sequence[RunRecord], other: Sequence[RunRecord]) -> str:
+    return "same" if compare.artifacts(records) == compare.artifacts(other) else "differs"
 
 
 def _ms(row: Any) -> str:
-    value = _estimate(row.estimate)
+    value = cells.estimate(row.estimate)
     return value if row.statistic == "median" else f"{value} (mean)"
-
-
-def _half_width(est: stats.Estimate) -> str:
-    pct = est.half_width_pct
-    return "n/a" if pct is None else f"{pct:.1f}%"
-
-
-def _ratio(change: stats.Change) -> str:
-    if change.low is None or change.high is None:
-        return f"{change.ratio:.2f} [n/a]"
-    return f"{change.ratio:.2f} [{change.low:.2f}, {change.high:.2f}]"
-
-
-def _pct(change: stats.Change) -> str:
-    if change.low is None or change.high is None:
-        return f"{change.pct:+.1f} [n/a]"
-    return f"{change.pct:+.1f} [{(change.low - 1) * 100:+.1f}, {(change.high - 1) * 100:+.1f}]"
 
 
 def _parity(failed: pd.DataFrame | None) -> str:
