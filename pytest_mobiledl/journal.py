@@ -196,6 +196,8 @@ class Writer:
             return
         if chosen is not None:
             self.file = chosen.path.open("a")
+            if not _ends_a_line(chosen.path):  # a kill tore the last line: never glue the next onto it
+                self.file.write("\n")
             self._restore(chosen)
         elif any(device_of(nodeid, self.serials) for nodeid in to_run):  # else: other tests, no journal
             session = f"{time.strftime('%Y%m%dT%H%M%S', time.gmtime())}-{os.getpid()}"
@@ -308,3 +310,12 @@ def _differs(old: dict[str, Any], new: dict[str, Any]) -> str:
 
 def _now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S+00:00", time.gmtime())
+
+
+def _ends_a_line(path: Path) -> bool:
+    """True for an empty file or one whose last byte ends a line."""
+    with path.open("rb") as f:
+        if f.seek(0, os.SEEK_END) == 0:
+            return True
+        f.seek(-1, os.SEEK_END)
+        return f.read(1) == b"\n"

@@ -28,6 +28,7 @@ from pytest_mobiledl import engines, native, steady, variants
 from pytest_mobiledl.devices import Kind
 from pytest_mobiledl.digests import file_sha256
 from pytest_mobiledl.errors import RunnerError
+from pytest_mobiledl.keys import build_name
 from pytest_mobiledl.record import FLAGS, RunRecord, from_json
 
 if TYPE_CHECKING:
@@ -74,7 +75,7 @@ def runner_args(case: Case, model: str, s: Selection) -> list[str]:
 
 
 def delay_arg(delays: Mapping[str, tuple[float, bool]], lib: str, variant: str = "") -> str:
-    amount, relative = delays.get(f"{lib}@{variant}", delays.get(lib, delays.get("", (0.0, False))))
+    amount, relative = delays.get(build_name(lib, variant), delays.get(lib, delays.get("", (0.0, False))))
     return f"{amount * 100:g}%" if relative else f"{amount:g}"
 
 

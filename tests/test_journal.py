@@ -91,6 +91,21 @@ def test_resume_under_xdist_when_the_controller_is_killed(bench_dir: pytest.Pyte
     interrupt_then_resume(bench_dir, monkeypatch, "SIGKILL", "-n", "1")
 
 
+def test_a_resume_after_a_torn_last_line_writes_on_a_line_of_its_own(bench_dir: pytest.Pytester,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    bench_dir.makeconftest(KILLER)
+    monkeypatch.setenv("KILL_AFTER", "2")
+    monkeypatch.setenv("KILL_SIGNAL", "SIGKILL")
+    bench_dir.runpytest_subprocess(*RUN)
+    [killed] = journals(bench_dir.path)
+    with killed.path.open("a") as f:
+        f.write('{"nodeid": "test_bench.py::torn')  # the kill came mid-write
+    monkeypatch.delenv("KILL_AFTER")
+    bench_dir.runpytest_subprocess(*RUN, "--mobiledl-resume").assert_outcomes(passed=3 - len(killed.kept))
+    [finished] = journals(bench_dir.path)
+    assert finished.finished and finished.kept == set(finished.items)
+
+
 def test_resume_with_another_selection_runs_everything_and_says_so(bench_dir: pytest.Pytester,
                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     bench_dir.makeconftest(KILLER)

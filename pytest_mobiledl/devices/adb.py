@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl.devices import QUICK_S, Completed, Kind
-from pytest_mobiledl.digests import file_sha256
+from pytest_mobiledl.digests import feed, file_sha256
 from pytest_mobiledl.errors import MobiledlError, RunnerError
 
 if TYPE_CHECKING:
@@ -328,9 +328,7 @@ def _digest(local: Path) -> str:
     for path in sorted(local.rglob("*")) if local.is_dir() else [local]:
         if path.is_file():
             h.update(path.relative_to(local.parent).as_posix().encode() + b"\0")
-            with path.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
+            feed(h, path)
     return h.hexdigest()
 
 
