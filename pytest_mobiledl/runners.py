@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Protocol
 
 from pytest_mobiledl import engines, native, steady, variants
 from pytest_mobiledl.devices import Kind
-from pytest_mobiledl.digests import file_sha256
+from pytest_mobiledl.digests import known_sha256
 from pytest_mobiledl.errors import RunnerError
 from pytest_mobiledl.keys import build_name
 from pytest_mobiledl.record import FLAGS, RunRecord, from_json
@@ -120,7 +120,7 @@ class NativeRunner:
         flags = tuple(f for f in output.flags if f in FLAGS)
         return RunRecord(
             lib=case.lib, lib_version=output.lib_version or self.version(), model=case.model,
-            artifact_sha256=_sha256(artifact.path), backend=case.backend, precision=case.precision,
+            artifact_sha256=known_sha256(artifact.path), backend=case.backend, precision=case.precision,
             threads=case.threads, warmup=selection.warmup, iterations=selection.iterations, count=output.count,
             samples_ms=output.samples_ms, summary_ms={} if output.samples_ms else dict(output.summary_ms),
             load_ms=output.load_ms, init_ms=output.init_ms, first_inference_ms=output.first_inference_ms,
@@ -211,9 +211,6 @@ def zipapp() -> Path:
 def _remove_if_mine(folder: Path, pid: int) -> None:
     if os.getpid() == pid:  # not in a forked child that exits through Python
         shutil.rmtree(folder, ignore_errors=True)
-
-
-_sha256 = cache(file_sha256)  # an artifact is hashed once per session
 
 
 def unsupported(device: Device, case: Case, selection: Selection) -> str | None:

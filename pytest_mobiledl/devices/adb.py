@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl.devices import QUICK_S, Completed, Kind
-from pytest_mobiledl.digests import feed, file_sha256
+from pytest_mobiledl.digests import known_sha256
 from pytest_mobiledl.errors import MobiledlError, RunnerError
 
 if TYPE_CHECKING:
@@ -183,7 +183,7 @@ class AdbDevice:
         landed = {name: digest for digest, name in (line.split(None, 1) for line in done.stdout.splitlines()
                                                     if line.strip())}
         for name, path in files.items():
-            if landed.get(name, "").strip() != file_sha256(path):
+            if landed.get(name, "").strip() != known_sha256(path):
                 raise RunnerError(f"{name} arrived altered (sha256 on the device differs from the host's)")
 
     def _remove(self, staging: str) -> None:
@@ -324,11 +324,13 @@ def _count_cpus(possible: str) -> int:
 
 def _digest(local: Path) -> str:
     """Content hash of a file, or of a directory's relative paths and contents."""
+    if local.is_file():
+        return known_sha256(local)
     h = hashlib.sha256()
-    for path in sorted(local.rglob("*")) if local.is_dir() else [local]:
+    for path in sorted(local.rglob("*")):
         if path.is_file():
             h.update(path.relative_to(local.parent).as_posix().encode() + b"\0")
-            feed(h, path)
+            h.update(known_sha256(path).encode())
     return h.hexdigest()
 
 
