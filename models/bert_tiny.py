@@ -10,8 +10,8 @@ import math
 
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 VOCAB, MAX_POSITIONS, SEGMENTS = 30522, 512, 2
 LAYERS, HIDDEN, HEADS, INTERMEDIATE = 2, 128, 2, 512

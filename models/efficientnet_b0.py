@@ -7,8 +7,8 @@ stochastic depth and dropout are training-only and left out.
 
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 # (expansion, kernel, output channels, repeats, first stride), stages 2–8 of Table 1.
 STAGES = ((1, 3, 16, 1, 1), (6, 3, 24, 2, 2), (6, 5, 40, 2, 2), (6, 3, 80, 3, 2),

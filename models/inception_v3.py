@@ -8,8 +8,8 @@ The auxiliary classifier is training-only and left out.
 import torch
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 
 def conv(cin: int, cout: int, kernel: int | tuple[int, int], stride: int = 1,

@@ -7,8 +7,8 @@ unknown). The paper's LSTM variants differ in size and use a projection; this on
 
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 FRAMES, FEATURES, UNITS, CLASSES = 49, 40, 128, 12
 

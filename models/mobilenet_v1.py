@@ -5,8 +5,8 @@ Depthwise-separable convolutions as in the paper's Table 1, each followed by BN 
 
 from torch import nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 # (output channels, stride) of the 13 depthwise-separable layers, after a 3×3/2 stem of 32.
 LAYERS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),

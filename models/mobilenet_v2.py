@@ -2,8 +2,8 @@
 
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 # (expansion t, output channels c, repeats n, first stride s), as in the paper's Table 2.
 BLOCKS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))

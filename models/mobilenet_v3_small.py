@@ -6,8 +6,8 @@ has no squeeze-and-excite, and SE bottlenecks are the expansion/4 rounded to a m
 
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 # (kernel, expansion channels, output channels, squeeze-excite, hard-swish, stride).
 BLOCKS = ((3, 16, 16, True, False, 2), (3, 72, 24, False, False, 2), (3, 88, 24, False, False, 1),

@@ -7,8 +7,8 @@ first 1×1): same parameters, ≈ 4.1 G instead of ≈ 3.9 G MACs.
 
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 STAGES = ((64, 3, 1), (128, 4, 2), (256, 6, 2), (512, 3, 2))  # (width, blocks, first stride)
 EXPANSION = 4

@@ -8,8 +8,8 @@ halves are concatenated and shuffled.
 import torch
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 STAGES = ((116, 4), (232, 8), (464, 4))
 

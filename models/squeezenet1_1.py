@@ -6,8 +6,8 @@ v1.1 is v1.0 with a 3×3/64 first convolution and earlier pooling: same accuracy
 import torch
 from torch import Tensor, nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 
 class Fire(nn.Module):

@@ -16,8 +16,8 @@ import torch
 from torch import Tensor, nn
 
 from pytest_mobiledl.models.mobilenet_v2 import blocks, conv_bn
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 # MobileNetV2's (expansion t, channels c, repeats n, first stride s), split where SSD taps it.
 BLOCKS_TO_STRIDE_16 = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1))

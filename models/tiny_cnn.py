@@ -2,8 +2,8 @@
 
 from torch import nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 
 def build() -> nn.Module:

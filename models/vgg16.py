@@ -6,8 +6,8 @@ memory-bound heavyweight.
 
 from torch import nn
 
+from pytest_mobiledl.modelspec import ModelSpec
 from pytest_mobiledl.tensors import TensorSpec
-from pytest_mobiledl.zoo import ModelSpec
 
 # Output channels of the 3×3 convolutions; "M" is a 2×2/2 max-pool.
 CONFIG_D = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")

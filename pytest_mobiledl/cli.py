@@ -186,12 +186,12 @@ def _cell(path: Path) -> str:
 
 def _stats(model: str, cache: Path) -> dict[str, int]:
     """Parameters and MACs, computed once per version of the model's source."""
-    from pytest_mobiledl.modelstats import stats
+    from pytest_mobiledl.counts import count
 
     path = cache / model / f"stats-{zoo.source_key(model)}.json"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
-        computed = stats(zoo.load(model))
+        computed = count(zoo.load(model))
         path.write_text(json.dumps({"params": computed.params, "macs": computed.macs}))
     result: dict[str, int] = json.loads(path.read_text())
     return result

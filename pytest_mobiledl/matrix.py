@@ -14,8 +14,9 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
 
-from pytest_mobiledl import engines, routes, usermodels, variants
+from pytest_mobiledl import engines, routes, variants
 from pytest_mobiledl.keys import build_name
+from pytest_mobiledl.modelspec import format_of
 from pytest_mobiledl.options import Selection
 
 
@@ -47,7 +48,7 @@ def expand(selection: Selection, devices: Iterable[str],
     dims = (devices, selection.libs, selection.models, selection.backends, selection.precisions, selection.threads)
     for device, lib, model, backend, precision, threads in itertools.product(*dims):
         source = selection.user_models.get(model)
-        reason = _lib_reason(lib, precision) or (_route_reason(lib, usermodels.format_of(source.path))
+        reason = _lib_reason(lib, precision) or (_route_reason(lib, format_of(source.path))
                                                  if source else None)
         for label in variants.labels(selection.variants, lib):  # innermost: a case's variants are adjacent
             case = Case(device, lib, model, backend, precision, threads, label)

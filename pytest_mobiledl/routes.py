@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from pytest_mobiledl import engines, tfmodels
-from pytest_mobiledl.usermodels import TF_FORMATS, TORCH_FORMATS
+from pytest_mobiledl import engines
+from pytest_mobiledl.modelspec import SAVED_MODEL, TF_FORMATS, TORCH_FORMATS
 
 #: Each library's route from a PyTorch module (the zoo's, see each engine's docstring).
 TORCH = {
@@ -39,7 +39,7 @@ FILES = {
     (".tflite", "tflite"): "the file itself (fp16/int8: AI Edge Quantizer)",
 }
 NAMES = {".onnx": "ONNX", ".tflite": "TFLite", ".py": "PyTorch", ".pt2": "torch.export", ".keras": "Keras",
-         ".h5": "Keras", tfmodels.SAVED_MODEL: "TensorFlow SavedModel"}
+         ".h5": "Keras", SAVED_MODEL: "TensorFlow SavedModel"}
 
 
 def route(lib: str, fmt: str) -> str:

@@ -15,17 +15,14 @@ it declares them, a SavedModel signature's by output name. The same function fee
   the transposes).
 
 TensorFlow loads only in conversion and inspection processes. Imported lazily everywhere. The
-ONNX routes run tf2onnx and the reference in a process of their own (``to_onnx_apart``): MNN's
-converter carries its own copy of TensorFlow's protobuf descriptors, and loading both in one
+ONNX routes run tf2onnx and the reference in a process of their own (``conversion.to_onnx_apart``):
+MNN's converter carries its own copy of TensorFlow's protobuf descriptors, and loading both in one
 process aborts it (``Symbol name "tensorflow.ResourceHandleProto" conflicts``).
 """
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -35,7 +32,6 @@ if TYPE_CHECKING:
 
     from pytest_mobiledl.tensors import TensorSpec
 
-SAVED_MODEL = "SavedModel"
 SIGNATURE = "serving_default"
 CALIBRATION_SAMPLES = 16
 OPSET = 18
@@ -121,56 +117,12 @@ def to_onnx(path: Path, specs: Sequence[TensorSpec], out: Path) -> None:
     tf2onnx.convert.from_function(fn, input_signature=signature, opset=OPSET, output_path=str(out))
 
 
-def to_onnx_apart(path: Path, pins: Sequence[tuple[str, tuple[int, ...]]], folder: Path
-                  ) -> tuple[Path, list[TensorSpec], list[list[np.ndarray]], int]:
-    """The pinned inputs, ``to_onnx``, the reference outputs for seeds 0 and 1 and the MACs, all in
-    a child process (see above): this one never loads TensorFlow."""
-    import numpy as np
-
-    from pytest_mobiledl.tensors import TensorSpec
-
-    argv = [sys.executable, "-m", "pytest_mobiledl.tfmodels", str(path), str(folder), json.dumps(list(pins))]
-    done = subprocess.run(argv, capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.splitlines() if line.strip()]
-        raise RuntimeError(lines[-1] if lines else f"tf2onnx process exited {done.returncode}")
-    found = json.loads(done.stdout.splitlines()[-1])
-    specs = [TensorSpec(name, tuple(shape), dtype) for name, shape, dtype in found["inputs"]]
-    with np.load(folder / "reference.npz") as saved:
-        references = [[saved[f"{seed}_{i}"] for i in range(int(saved[f"{seed}_n"]))] for seed in (0, 1)]
-    return folder / "model.onnx", specs, references, int(found["macs"])
-
-
-def _main(argv: list[str]) -> int:
-    """``PATH FOLDER PINS_JSON``: write FOLDER/model.onnx and FOLDER/reference.npz, print the inputs and MACs."""
-    import numpy as np
-
-    from pytest_mobiledl import usermodels
-    from pytest_mobiledl.tensors import random_inputs
-
-    path, folder = Path(argv[0]), Path(argv[1])
-    try:
-        specs = usermodels.inputs(path, {name: tuple(dims) for name, dims in json.loads(argv[2])})
-        to_onnx(path, specs, folder / "model.onnx")
-        arrays: dict[str, np.ndarray] = {}
-        for seed in (0, 1):
-            outputs = run(path, specs, list(random_inputs(specs, seed).values()))
-            arrays |= {f"{seed}_{i}": o for i, o in enumerate(outputs)} | {f"{seed}_n": np.array(len(outputs))}
-        np.savez(folder / "reference.npz", **arrays)  # type: ignore[arg-type]
-        macs = stats(path, specs)[1]
-    except Exception as exc:  # noqa: BLE001 - tf2onnx's own words are the finding
-        print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
-        return 1
-    print(json.dumps({"inputs": [[s.name, list(s.shape), s.dtype] for s in specs], "macs": macs}))
-    return 0
-
-
-def stats(path: Path, specs: Sequence[TensorSpec]) -> tuple[int, int]:
+def counts(path: Path, specs: Sequence[TensorSpec]) -> tuple[int, int]:
     """Trainable parameters and multiply-accumulates of one forward pass at the pinned shapes.
 
     MACs are counted from the model's own graph, frozen (function calls inlined) so every op has
     static shapes: convolutions, depthwise convolutions and matrix products (``MAC_OPS``), as
-    ``modelstats`` counts a PyTorch model; element-wise work counts as nothing."""
+    ``counts.count`` does for a PyTorch model; element-wise work counts as nothing."""
     import numpy as np
     from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
 
@@ -230,7 +182,3 @@ def _signature(loaded: Any) -> Any:
 
 def _dims(shape: Any) -> tuple[Any, ...]:
     return tuple(int(d) if d is not None else "?" for d in shape)
-
-
-if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))

@@ -18,6 +18,10 @@ or the simple form::
 
 Either way the model's weights are kept (the zoo's random re-draw is for the zoo only). A
 ``.pt2`` is ``torch.export.save``'s program: its module is the model.
+
+The formats (``SUFFIXES``, ``format_of``, ``is_file_ref``, ``is_saved_model``) are defined with
+``ModelSpec`` in ``modelspec``, the leaf of the model layer, and named here too, for the options
+and the CLI.
 """
 
 from __future__ import annotations
@@ -34,24 +38,23 @@ from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl import tfmodels
 from pytest_mobiledl.errors import MobiledlError
+from pytest_mobiledl.modelspec import SUFFIXES as SUFFIXES
+from pytest_mobiledl.modelspec import TF_FORMATS, TORCH_FORMATS, ModelSpec, suffix
+from pytest_mobiledl.modelspec import format_of as format_of
+from pytest_mobiledl.modelspec import is_file_ref as is_file_ref
+from pytest_mobiledl.modelspec import is_saved_model as is_saved_model
 from pytest_mobiledl.tensors import TensorSpec
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from pytest_mobiledl.zoo import ModelSpec
-
-#: Formats by suffix; a SavedModel folder is the format ``tfmodels.SAVED_MODEL``.
-TORCH_FORMATS = (".py", ".pt2")
-TF_FORMATS = (".keras", ".h5", tfmodels.SAVED_MODEL)
-SUFFIXES = (".onnx", ".tflite", ".py", ".pt2", ".keras", ".h5")
 INSPECT_TIMEOUT_S = 1800.0
 
 
 @dataclass(frozen=True)
 class Inspection:
     """What the inspection process found: the pinned inputs, and where it can count them, the
-    model's trainable parameters and multiply-accumulates (``modelstats``' definitions)."""
+    model's trainable parameters and multiply-accumulates (``counts``' definitions)."""
 
     inputs: tuple[TensorSpec, ...]
     params: int | None = None
@@ -73,19 +76,6 @@ class UserModel:
         return [f"--file={self.path}", *pins]
 
 
-def is_file_ref(value: str) -> bool:
-    return suffix(Path(value)) in SUFFIXES or is_saved_model(Path(value).expanduser())
-
-
-def is_saved_model(path: Path) -> bool:
-    return path.is_dir() and (path / "saved_model.pb").is_file()
-
-
-def format_of(path: Path) -> str:
-    """The suffix routes are keyed by, or ``SavedModel`` for a SavedModel folder."""
-    return tfmodels.SAVED_MODEL if path.is_dir() else suffix(path)
-
-
 def files(path: Path) -> list[Path]:
     """Every file whose bytes make the model (the cache key hashes them): a SavedModel's whole
     folder; a .py and its ``CHECKPOINT``, read from the source without running it."""
@@ -105,11 +95,6 @@ def files(path: Path) -> list[Path]:
                 checkpoint = path.parent / node.value.value
                 found += [checkpoint] if checkpoint.is_file() else []
     return found
-
-
-def suffix(path: Path) -> str:
-    """A model file's format, case-insensitively: ``NET.ONNX`` is an .onnx file."""
-    return path.suffix.lower()
 
 
 def model_id(path: Path) -> str:
@@ -195,8 +180,6 @@ def pinned_onnx(path: Path, specs: Sequence[TensorSpec], out: Path) -> Path:
 
 def torch_model(source: UserModel) -> ModelSpec:
     """The user's PyTorch model as a zoo ModelSpec, with its own weights (the child's side)."""
-    from pytest_mobiledl.zoo import ModelSpec
-
     specs = inputs(source.path, dict(source.pins))
     if suffix(source.path) == ".pt2":
         path = source.path
@@ -205,16 +188,16 @@ def torch_model(source: UserModel) -> ModelSpec:
     return ModelSpec(source.id, "user", specs, spec.build, seed=spec.seed, keep_weights=True)
 
 
-def stats(source: UserModel, specs: tuple[TensorSpec, ...]) -> tuple[int | None, int | None]:
+def counts(source: UserModel, specs: tuple[TensorSpec, ...]) -> tuple[int | None, int | None]:
     """Parameters and MACs where the source framework can count them (not from .onnx/.tflite)."""
     fmt = format_of(source.path)
     if fmt in TORCH_FORMATS:
-        from pytest_mobiledl.modelstats import stats as torch_stats
+        from pytest_mobiledl.counts import count
 
-        counted = torch_stats(torch_model(source))
+        counted = count(torch_model(source))
         return counted.params, counted.macs
     if fmt in TF_FORMATS:
-        return tfmodels.stats(source.path, specs)
+        return tfmodels.counts(source.path, specs)
     return None, None
 
 
@@ -254,8 +237,6 @@ def _load_py(path: Path) -> tuple[ModelSpec, Any]:
     Runs the user's code, once per process, and only ever in a child process. ValueError, one
     line, if it fails."""
     import importlib.util
-
-    from pytest_mobiledl.zoo import ModelSpec
 
     name = f"mobiledl_user_{model_id(path)}"
     loader_spec = importlib.util.spec_from_file_location(name, path)
@@ -353,7 +334,7 @@ def main(argv: list[str]) -> int:
     source = UserModel(model_id(Path(files[0])), Path(files[0]), tuple(pins.items()))
     try:
         specs = inputs(source.path, pins)
-        params, macs = stats(source, specs)  # for a .py: builds and runs it once
+        params, macs = counts(source, specs)  # for a .py: builds and runs it once
     except ValueError as exc:
         print(exc, file=sys.stderr)
         return 2

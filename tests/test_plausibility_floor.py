@@ -40,7 +40,7 @@ def test_unknown_macs_check_nothing() -> None:
 @pytest.mark.parametrize("lib", ["onnxruntime", "tflite"])
 def test_a_model_files_macs_are_counted_from_its_graph_as_the_zoo_counts_them(lib: str, model_cache: Path) -> None:
     from pytest_mobiledl import zoo
-    from pytest_mobiledl.modelstats import file_macs
+    from pytest_mobiledl.counts import file_macs
 
     artifact = zoo.artifact("tiny_cnn", lib, "fp32", model_cache)
     assert artifact.meta["macs"] > 0

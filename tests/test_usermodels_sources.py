@@ -129,7 +129,7 @@ def test_an_exported_program_reaches_every_library(lib: str, pt2: Path, trained:
 def test_inspection_finds_inputs_and_counts_macs(trained: tuple[Path, Any], pt2: Path) -> None:
     found = usermodels.inspect(UserModel("small_net", trained[0]))
     assert found.inputs == SPECS
-    # conv1 16·16·8·27 + conv2 8·8·8·72 + linear 8·4, as modelstats counts the zoo's
+    # conv1 16·16·8·27 + conv2 8·8·8·72 + linear 8·4, as counts.count does for the zoo's
     assert (found.params, found.macs) == (860, 16 * 16 * 8 * 27 + 8 * 8 * 8 * 72 + 32)
     assert usermodels.inspect(UserModel("exported_net", pt2)).macs == found.macs
 

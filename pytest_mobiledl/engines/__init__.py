@@ -26,8 +26,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     import numpy as np
 
+    from pytest_mobiledl.modelspec import ModelSpec
     from pytest_mobiledl.tensors import TensorSpec
-    from pytest_mobiledl.zoo import ModelSpec
 
 #: Library id -> engine module. Ids follow the conventions in docs/design.md.
 LIBS: dict[str, str] = {

@@ -31,7 +31,7 @@ from pytest_mobiledl.tensors import TensorSpec
 if TYPE_CHECKING:
     import numpy as np
 
-    from pytest_mobiledl.zoo import ModelSpec
+    from pytest_mobiledl.modelspec import ModelSpec
 
 LIB = "executorch"
 MODULE = "executorch"

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
 if TYPE_CHECKING:
-    from pytest_mobiledl.zoo import ModelSpec
+    from pytest_mobiledl.modelspec import ModelSpec
 
 HOST_BACKENDS: tuple[str, ...] = ()
 CONVERTERS: tuple[str, ...] = ()

@@ -1,6 +1,6 @@
 """A model's op composition, counted from its (static) ONNX graph: the work per op class.
 
-The same conventions as ``modelstats.file_macs``: convolutions and matrix products count their
+The same conventions as ``counts.file_macs``: convolutions and matrix products count their
 multiply-accumulates; every other op counts the elements it writes (its work is memory traffic).
 Op types go through the one taxonomy, so the counts line up with the profiles' op classes.
 """
@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_mobiledl.modelstats import onnx_shapes
+from pytest_mobiledl.counts import onnx_shapes
 from pytest_mobiledl.ops.taxonomy import CLASSES, MAC_CLASSES, classify
 
 

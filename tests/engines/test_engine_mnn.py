@@ -23,9 +23,9 @@ def hook(event, args):
         raise PermissionError(f"blocked by the offline test: {event}")
 
 sys.addaudithook(hook)
-from pytest_mobiledl import zoo
+from pytest_mobiledl import conversion
 
-status = zoo.main(["convert", "tiny_cnn", "mnn", sys.argv[1], sys.argv[2]])
+status = conversion.main(["convert", "tiny_cnn", "mnn", sys.argv[1], sys.argv[2]])
 loaded = sorted(m for m in sys.modules if m.startswith(("MNN.tools", "aliyun")))
 with open(sys.argv[3], "w") as f:
     json.dump({"status": status, "events": seen, "loaded": loaded}, f)

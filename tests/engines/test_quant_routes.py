@@ -127,9 +127,9 @@ def hook(event, args):
         raise PermissionError(f"blocked by the offline test: {event}")
 
 sys.addaudithook(hook)
-from pytest_mobiledl import zoo
+from pytest_mobiledl import conversion
 
-status = zoo.main(["convert", "tiny_cnn", "mnn", "int8", sys.argv[1]])
+status = conversion.main(["convert", "tiny_cnn", "mnn", "int8", sys.argv[1]])
 loaded = sorted(m for m in sys.modules if m.startswith(("MNN.tools", "aliyun")))
 with open(sys.argv[2], "w") as f:
     json.dump({"status": status, "events": seen, "loaded": loaded}, f)

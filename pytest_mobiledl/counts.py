@@ -1,4 +1,4 @@
-"""Parameter and multiply-accumulate counts of a zoo model, computed from the model itself.
+"""How big a model is: its parameter and multiply-accumulate counts, computed from the model itself.
 
 Counts come from torch's own ``FlopCounterMode`` on one forward pass of the seeded example
 inputs, so they follow the code and are never typed in. It counts matrix products and
@@ -13,11 +13,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from pytest_mobiledl.zoo import ModelSpec
+    from pytest_mobiledl.modelspec import ModelSpec
 
 
 @dataclass(frozen=True)
-class ModelStats:
+class Counts:
     #: Trainable parameters (buffers such as batch-norm statistics excluded).
     params: int
     #: Multiply-accumulates of one forward pass at the declared input shapes.
@@ -34,7 +34,7 @@ class ModelStats:
             raise ValueError(f"flops ({self.flops}) must be twice macs ({self.macs})")
 
 
-def stats(spec: ModelSpec) -> ModelStats:
+def count(spec: ModelSpec) -> Counts:
     import torch
     from torch.utils.flop_counter import FlopCounterMode
 
@@ -46,13 +46,13 @@ def stats(spec: ModelSpec) -> ModelStats:
     with torch.no_grad(), torch.backends.mkldnn.flags(enabled=False, allow_tf32=None), counter:
         module(*example)
     flops = int(counter.get_total_flops())
-    return ModelStats(params=sum(p.numel() for p in module.parameters()), macs=flops // 2, flops=flops // 2 * 2)
+    return Counts(params=sum(p.numel() for p in module.parameters()), macs=flops // 2, flops=flops // 2 * 2)
 
 
 def file_macs(path: Path) -> int:
     """Multiply-accumulates of one run of a static ``.onnx`` or ``.tflite`` file, from its graph.
 
-    The same convention as ``stats``: convolutions and matrix products count, element-wise work
+    The same convention as ``count``: convolutions and matrix products count, element-wise work
     does not. Shapes come from the file (ONNX after shape inference; TFLite as the interpreter
     allocates them), so the file must be static — as every route's start is (pins applied).
     """

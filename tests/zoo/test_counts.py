@@ -1,4 +1,4 @@
-"""modelstats counts parameters and MACs from the model itself; the zoo's counts agree with the
+"""counts.count finds parameters and MACs from the model itself; the zoo's counts agree with the
 figures published for each architecture."""
 
 from __future__ import annotations
@@ -8,14 +8,14 @@ import sys
 
 import pytest
 
-from pytest_mobiledl import zoo
-from pytest_mobiledl.modelstats import ModelStats, stats
+from pytest_mobiledl import modelspec, zoo
+from pytest_mobiledl.counts import Counts, count
 from pytest_mobiledl.tensors import TensorSpec
 
 torch = pytest.importorskip("torch")
 nn = torch.nn
 
-#: Published (parameters, MACs or None): references to check the code against, never used as stats.
+#: Published (parameters, MACs or None): references to check the code against, never used as counts.
 PUBLISHED: dict[str, tuple[float, float | None]] = {
     "mobilenet_v1": (4.2e6, 569e6),  # Howard et al. 2017, Table 8
     "mobilenet_v2": (3.4e6, 300e6),  # Sandler et al. 2018, Table 4
@@ -33,8 +33,8 @@ SLOW = {"inception_v3", "vgg16", "resnet50", "resnet18", "efficientnet_b0", "mob
         "shufflenet_v2", "mobilenet_v3_small", "bert_tiny"}
 
 
-def _spec(build: object, *shape: int) -> zoo.ModelSpec:
-    return zoo.ModelSpec("probe", "classification", (TensorSpec("input", shape),), build)  # type: ignore[arg-type]
+def _spec(build: object, *shape: int) -> modelspec.ModelSpec:
+    return modelspec.ModelSpec("probe", "classification", (TensorSpec("input", shape),), build)  # type: ignore[arg-type]
 
 
 def test_counts_convolutions_and_matrix_products() -> None:
@@ -42,7 +42,7 @@ def test_counts_convolutions_and_matrix_products() -> None:
                  1, 3, 4, 4)
     macs = (8 * 3 * 3 * 3) * (4 * 4) + (8 * 4 * 4) * 5  # per output pixel × pixels, then the linear layer
     params = (8 * 3 * 3 * 3 + 8) + (8 * 4 * 4 * 5 + 5)
-    assert stats(spec) == ModelStats(params=params, macs=macs, flops=2 * macs)
+    assert count(spec) == Counts(params=params, macs=macs, flops=2 * macs)
 
 
 def test_counts_an_lstm() -> None:
@@ -55,28 +55,28 @@ def test_counts_an_lstm() -> None:
             return self.lstm(x)[0]
 
     # oneDNN's fused kernel would hide these products (count 0): four gates per step.
-    result = stats(_spec(Lstm, 1, 3, 4))
+    result = count(_spec(Lstm, 1, 3, 4))
     assert result.macs == 3 * 4 * 8 * (4 + 8)
     assert result.params == 4 * 8 * (4 + 8) + 2 * 4 * 8  # two bias vectors, as torch keeps them
 
 
 @pytest.mark.parametrize("field, value", [("params", -1), ("macs", 1.5), ("flops", 3)])
-def test_stats_are_validated(field: str, value: object) -> None:
+def test_counts_are_validated(field: str, value: object) -> None:
     fields: dict[str, object] = {"params": 1, "macs": 1, "flops": 2}
     fields[field] = value
     with pytest.raises(ValueError, match=field):
-        ModelStats(**fields)  # type: ignore[arg-type]
+        Counts(**fields)  # type: ignore[arg-type]
 
 
-def test_importing_modelstats_does_not_import_torch() -> None:
-    code = "import sys, pytest_mobiledl.modelstats; sys.exit('torch' in sys.modules)"
+def test_importing_counts_does_not_import_torch() -> None:
+    code = "import sys, pytest_mobiledl.counts; sys.exit('torch' in sys.modules)"
     assert subprocess.run([sys.executable, "-c", code], check=False).returncode == 0
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=pytest.mark.slow if n in SLOW else ()) for n in PUBLISHED])
 def test_matches_published_figures(name: str) -> None:
     params, macs = PUBLISHED[name]
-    result = stats(zoo.load(name))
+    result = count(zoo.load(name))
     assert result.params == pytest.approx(params, rel=0.10)
     if macs is not None:
         assert result.macs == pytest.approx(macs, rel=0.10)
@@ -85,5 +85,5 @@ def test_matches_published_figures(name: str) -> None:
 @pytest.mark.slow
 @pytest.mark.parametrize("name", zoo.names())
 def test_every_model_has_work_to_count(name: str) -> None:
-    result = stats(zoo.load(name))
+    result = count(zoo.load(name))
     assert result.params > 0 and result.macs > 0
