@@ -220,7 +220,7 @@ def _models(value: str) -> tuple[str, ...]:
 
 
 def _cores(value: str) -> str:
-    from pytest_mobiledl.steady import parse_cores
+    from pytest_mobiledl.cores import parse_cores
 
     return parse_cores(value)
 

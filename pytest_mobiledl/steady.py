@@ -12,7 +12,6 @@ On the host only the cores apply: the runner pins itself (``--cpus``), nothing i
 from __future__ import annotations
 
 import os
-import re
 import shlex
 import statistics
 import time
@@ -22,6 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from pytest_mobiledl.cores import CORE_SETS, cpu_list
 from pytest_mobiledl.devices import QUICK_S, Kind, state
 
 if TYPE_CHECKING:
@@ -32,30 +32,10 @@ if TYPE_CHECKING:
     from pytest_mobiledl.options import Selection
     from pytest_mobiledl.record import RunRecord
 
-CORE_SETS = ("big", "little", "all")
 #: Seconds between temperature polls while cooling down: one shell round trip each.
 POLL_S = 0.5
 #: Seconds between the on-device sampler's readings (a fuel gauge updates ~1/s anyway).
 SAMPLE_S = 0.2
-
-
-def parse_cores(value: str) -> str:
-    """``big``, ``little``, ``all`` or a cpu list (``4-7``, ``0,2,4``); checked for syntax here,
-    against each device's cores when items are made."""
-    value = value.strip()
-    if value in CORE_SETS or (value and _cpu_list(value) is not None):
-        return value
-    raise ValueError(f"{value!r} is not big, little, all or a cpu list such as 4-7 or 0,2,4")
-
-
-def _cpu_list(value: str) -> tuple[int, ...] | None:
-    cpus: set[int] = set()
-    for part in value.split(","):
-        match = re.fullmatch(r"\s*(\d+)\s*(?:-\s*(\d+)\s*)?", part)
-        if not match or (match.group(2) and int(match.group(2)) < int(match.group(1))):
-            return None
-        cpus.update(range(int(match.group(1)), int(match.group(2) or match.group(1)) + 1))
-    return tuple(sorted(cpus))
 
 
 def select(cores: str, max_khz: Mapping[int, int | None]) -> tuple[int, ...]:
@@ -68,7 +48,7 @@ def select(cores: str, max_khz: Mapping[int, int | None]) -> tuple[int, ...]:
     if cores == "all":
         return every
     if cores not in CORE_SETS:
-        return _cpu_list(cores) or ()
+        return cpu_list(cores) or ()
     known = {cpu: khz for cpu, khz in max_khz.items() if khz}
     if len(set(known.values())) < 2:
         return every

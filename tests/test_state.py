@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from pytest_mobiledl.cores import parse_cores
 from pytest_mobiledl.devices import state
-from pytest_mobiledl.steady import mask, parse_cores, select
+from pytest_mobiledl.steady import mask, select
 
 # grep -H output of thermal zones: Qualcomm names, a sensor that is off (-273000), a battery zone,
 # and an old vendor kernel printing whole degrees.
