@@ -22,8 +22,9 @@ import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from pytest_mobiledl.emulator import rootfs, sysfs
+from pytest_mobiledl.emulator import rootfs
 from pytest_mobiledl.emulator.errors import SandboxError
+from pytest_mobiledl.emulator.layout import Layout
 from pytest_mobiledl.emulator.sandbox import Sandbox, Spawn, device_env
 
 TOOLS = ("unshare", "nsenter", "chroot", "mount")
@@ -60,7 +61,7 @@ class ChrootSandbox(Sandbox):
     mode = "chroot"
     owner = rootfs.SHELL_UID
 
-    def __init__(self, layout: rootfs.Layout, expose: Sequence[str] = ()) -> None:
+    def __init__(self, layout: Layout, expose: Sequence[str] = ()) -> None:
         super().__init__(layout)
         self._nsenter = shutil.which("nsenter") or "nsenter"
         self._env = device_env()
@@ -148,7 +149,7 @@ class ChrootSandbox(Sandbox):
         return holder
 
 
-def _holder_script(layout: rootfs.Layout, exposed: list[str]) -> str:
+def _holder_script(layout: Layout, exposed: list[str]) -> str:
     root = layout.root
     lines = ["set -e", f"cd {shlex.quote(str(root))}"]
     for name in ("dev", "proc", "sys"):
@@ -161,7 +162,7 @@ def _holder_script(layout: rootfs.Layout, exposed: list[str]) -> str:
         "mount --rbind /sys sys",
         f"mount --bind {shlex.quote(str(layout.cpu))} sys/devices/system/cpu",
     ]
-    for name, facts in (("thermal", sysfs.thermal_dir(layout)), ("power_supply", sysfs.power_dir(layout))):
+    for name, facts in (("thermal", layout.thermal), ("power_supply", layout.power_supply)):
         lines.append(f"if [ -d sys/class/{name} ]; then mount --bind {shlex.quote(str(facts))} sys/class/{name}; fi")
     for path in exposed:
         _mount_point(root, path)

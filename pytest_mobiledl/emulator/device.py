@@ -16,7 +16,8 @@ from pytest_mobiledl.emulator.errors import EmulatorError, StreamClosed, WireErr
 from pytest_mobiledl.emulator.faults import Faults
 from pytest_mobiledl.emulator.props import DeviceProps
 from pytest_mobiledl.emulator.sandbox import Sandbox
-from pytest_mobiledl.emulator.services import Context, Service, route
+from pytest_mobiledl.emulator.services import route
+from pytest_mobiledl.emulator.services.context import Context, Service
 from pytest_mobiledl.emulator.streams import Stream
 from pytest_mobiledl.emulator.sysfs import Sysfs
 from pytest_mobiledl.emulator.wire import CLSE, CNXN, OKAY, OPEN, WRTE, Packet

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import logging
+import os
 import shutil
 import tempfile
 import threading
@@ -17,16 +19,23 @@ from collections.abc import Coroutine, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
+from pytest_mobiledl.emulator import rootfs
+from pytest_mobiledl.emulator.chroot import ChrootSandbox, unavailable
 from pytest_mobiledl.emulator.device import Device
-from pytest_mobiledl.emulator.errors import EmulatorError
+from pytest_mobiledl.emulator.errors import EmulatorError, SandboxError
+from pytest_mobiledl.emulator.layout import Layout
 from pytest_mobiledl.emulator.props import DeviceProps
-from pytest_mobiledl.emulator.sandbox import Sandbox, SandboxMode, open_sandbox
+from pytest_mobiledl.emulator.sandbox import RewriteSandbox, Sandbox
 from pytest_mobiledl.emulator.server import AdbServer, adb_binary
+
+log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 PropsArg = DeviceProps | Sequence[DeviceProps] | None
+SandboxMode = Literal["auto", "chroot", "rewrite"]
+MODE_ENV = "MOBILEDL_EMULATOR_SANDBOX"
 
 
 class _LoopThread:
@@ -177,6 +186,27 @@ def farm(
         yield started
     finally:
         started.close()
+
+
+def open_sandbox(base: Path, props: DeviceProps, mode: SandboxMode = "auto", expose: Sequence[str] = ()) -> Sandbox:
+    """Build a device folder under `base` and start its sandbox; `auto` falls back to rewrite."""
+    chosen = os.environ.get(MODE_ENV, mode) if mode == "auto" else mode
+    if chosen not in ("auto", "chroot", "rewrite"):
+        raise SandboxError(f"{MODE_ENV}={chosen!r}: expected auto, chroot or rewrite")
+    layout = Layout(base)
+    if chosen != "rewrite":
+        reason = unavailable()
+        if reason is None:
+            rootfs.build(layout, props, owner=rootfs.SHELL_UID, build_prop=rootfs.BUILD_PROP)
+            try:
+                return ChrootSandbox(layout, expose)
+            except SandboxError as error:
+                reason = str(error)
+        if chosen == "chroot":
+            raise SandboxError(f"chroot sandbox unavailable: {reason}")
+        log.warning("loopback device falls back to path rewriting: %s", reason)
+    rootfs.build(layout, props, owner=None, build_prop=str(layout.host(rootfs.BUILD_PROP)))
+    return RewriteSandbox(layout)
 
 
 def _device_props(props: PropsArg, index: int) -> DeviceProps:

@@ -9,16 +9,18 @@
 <base>/facts/power_supply/   bound over /sys/class/power_supply: battery/, usb/
                              (sysfs.py keeps these and the cpufreq clocks current)
 <base>/facts/passwd, group   the host's, plus the "shell" user 2000
+
+layout.py names these paths, for this module, sysfs and the sandboxes alike.
 """
 
 from __future__ import annotations
 
 import os
 import shlex
-from dataclasses import dataclass
 from pathlib import Path
 
 from pytest_mobiledl.emulator import sysfs
+from pytest_mobiledl.emulator.layout import Layout
 from pytest_mobiledl.emulator.props import DeviceProps
 
 SHELL_UID = 2000  # Android's "shell": adb shell runs as it and pushed files belong to it
@@ -66,31 +68,6 @@ esac
 """
 
 
-@dataclass(frozen=True)
-class Layout:
-    base: Path
-
-    @property
-    def root(self) -> Path:
-        return self.base / "root"
-
-    @property
-    def facts(self) -> Path:
-        return self.base / "facts"
-
-    @property
-    def meminfo(self) -> Path:
-        return self.facts / "meminfo"
-
-    @property
-    def cpu(self) -> Path:
-        return self.facts / "cpu"
-
-    def host(self, device_path: str) -> Path:
-        """Where a device path's own file lives on this machine (mount points not followed)."""
-        return self.root / device_path.lstrip("/")
-
-
 def build(layout: Layout, props: DeviceProps, owner: int | None, build_prop: str) -> None:
     """Write the device tree; `owner` gets /data/local/tmp, `build_prop` is getprop's file."""
     _dir(layout.root, 0o755)  # shell (2000) must be able to walk from "/"
@@ -105,7 +82,7 @@ def build(layout: Layout, props: DeviceProps, owner: int | None, build_prop: str
     _script(bin_dir / "nproc", _NPROC.format(cores=props.cores))
     _script(bin_dir / "taskset", _TASKSET)
     # Scripts' own paths are not rewritten: a rewriting sandbox's dumpsys reads the folder itself.
-    thermal = "/sys/class/thermal" if build_prop == BUILD_PROP else str(sysfs.thermal_dir(layout))
+    thermal = "/sys/class/thermal" if build_prop == BUILD_PROP else str(layout.thermal)
     _script(bin_dir / "dumpsys", _DUMPSYS.format(thermal=shlex.quote(thermal)))
     if not (bin_dir / "sh").is_symlink():
         (bin_dir / "sh").symlink_to("/bin/sh")  # for scripts written for a phone

@@ -7,28 +7,23 @@ Two kinds, one interface:
   paths in the command text (/data/local/tmp, /system, /proc/meminfo, /sys/devices/system/cpu,
   /sys/class/thermal, /sys/class/power_supply)
   are rewritten to the folder. Shebangs and paths built at run time are not rewritten.
+
+`farms.open_sandbox` picks the kind, above both.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import posixpath
 import re
 import shutil
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
 
-from pytest_mobiledl.emulator import rootfs, sysfs
+from pytest_mobiledl.emulator import rootfs
 from pytest_mobiledl.emulator.errors import SandboxError
-from pytest_mobiledl.emulator.props import DeviceProps
+from pytest_mobiledl.emulator.layout import Layout
 
-log = logging.getLogger(__name__)
-
-SandboxMode = Literal["auto", "chroot", "rewrite"]
-MODE_ENV = "MOBILEDL_EMULATOR_SANDBOX"
 HOST_PATH = "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin"
 
 
@@ -46,7 +41,7 @@ class Sandbox:
     # Who owns what a push creates (None: whoever runs the emulator).
     owner: int | None = None
 
-    def __init__(self, layout: rootfs.Layout) -> None:
+    def __init__(self, layout: Layout) -> None:
         self.layout = layout
 
     def command(self, cmd: str) -> Spawn:
@@ -86,7 +81,7 @@ def device_env(root: str = "", path_tail: str = HOST_PATH) -> dict[str, str]:
 class RewriteSandbox(Sandbox):
     mode = "rewrite"
 
-    def __init__(self, layout: rootfs.Layout) -> None:
+    def __init__(self, layout: Layout) -> None:
         super().__init__(layout)
         root = str(layout.root)
         self._targets = {
@@ -94,8 +89,8 @@ class RewriteSandbox(Sandbox):
             "/system": root + "/system",
             "/proc/meminfo": str(layout.meminfo),
             "/sys/devices/system/cpu": str(layout.cpu),
-            "/sys/class/thermal": str(sysfs.thermal_dir(layout)),
-            "/sys/class/power_supply": str(sysfs.power_dir(layout)),
+            "/sys/class/thermal": str(layout.thermal),
+            "/sys/class/power_supply": str(layout.power_supply),
         }
         names = "|".join(re.escape(prefix) for prefix in sorted(self._targets, key=len, reverse=True))
         # A device path starts a word and ends at a separator: "/systemd" and "/x/system" stay.
@@ -112,29 +107,6 @@ class RewriteSandbox(Sandbox):
     def resolve(self, device_path: str, follow: bool = True) -> tuple[str, str]:
         path = posixpath.normpath("/" + device_path.lstrip("/"))
         return path, self.rewrite(path)
-
-
-def open_sandbox(base: Path, props: DeviceProps, mode: SandboxMode = "auto", expose: Sequence[str] = ()) -> Sandbox:
-    """Build a device folder under `base` and start its sandbox; `auto` falls back to rewrite."""
-    chosen = os.environ.get(MODE_ENV, mode) if mode == "auto" else mode
-    if chosen not in ("auto", "chroot", "rewrite"):
-        raise SandboxError(f"{MODE_ENV}={chosen!r}: expected auto, chroot or rewrite")
-    layout = rootfs.Layout(base)
-    if chosen != "rewrite":
-        from pytest_mobiledl.emulator.chroot import ChrootSandbox, unavailable
-
-        reason = unavailable()
-        if reason is None:
-            rootfs.build(layout, props, owner=rootfs.SHELL_UID, build_prop=rootfs.BUILD_PROP)
-            try:
-                return ChrootSandbox(layout, expose)
-            except SandboxError as error:
-                reason = str(error)
-        if chosen == "chroot":
-            raise SandboxError(f"chroot sandbox unavailable: {reason}")
-        log.warning("loopback device falls back to path rewriting: %s", reason)
-    rootfs.build(layout, props, owner=None, build_prop=str(layout.host(rootfs.BUILD_PROP)))
-    return RewriteSandbox(layout)
 
 
 def _remove(base: Path) -> None:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from pytest_mobiledl.emulator import rootfs
+from pytest_mobiledl.emulator.layout import Layout
 from pytest_mobiledl.emulator.props import DeviceProps
 
 IDLE_C = 32.0  # a phone's CPU zones at rest in a room; below the plugin's default --cooldown-temp
@@ -48,16 +48,8 @@ class Battery:
         return "Charging" if self.usb else "Discharging"
 
 
-def thermal_dir(layout: rootfs.Layout) -> Path:
-    return layout.facts / "thermal"
-
-
-def power_dir(layout: rootfs.Layout) -> Path:
-    return layout.facts / "power_supply"
-
-
 class Sysfs:
-    def __init__(self, layout: rootfs.Layout, props: DeviceProps) -> None:
+    def __init__(self, layout: Layout, props: DeviceProps) -> None:
         self.layout = layout
         self.max_khz = props.cpu_max_freq_khz
         self.idle_c = IDLE_C
@@ -111,7 +103,7 @@ class Sysfs:
     def write(self) -> None:
         temp = self.cpu_temp_c()
         files: dict[Path, str] = {}
-        zones = thermal_dir(self.layout)
+        zones = self.layout.thermal
         for index, kind in enumerate(ZONES):
             degrees = temp if kind.startswith("cpu") else self.idle_c - 4
             files[zones / f"thermal_zone{index}" / "type"] = kind
@@ -121,7 +113,7 @@ class Sysfs:
             freq = self.layout.cpu / f"cpu{core}" / "cpufreq"
             files[freq / "scaling_cur_freq"] = files[freq / "scaling_max_freq"] = str(int(khz * ratio))
             files[freq / "scaling_governor"] = "schedutil"
-        battery, power = self._battery, power_dir(self.layout)
+        battery, power = self._battery, self.layout.power_supply
         for name, value in (("type", "Battery"), ("capacity", battery.capacity), ("status", battery.status),
                             ("current_now", battery.current_ua), ("voltage_now", battery.voltage_uv),
                             ("present", 1)):

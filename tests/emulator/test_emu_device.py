@@ -9,8 +9,8 @@ from pathlib import Path
 
 from pytest_mobiledl.emulator import wire
 from pytest_mobiledl.emulator.device import Device
+from pytest_mobiledl.emulator.farms import open_sandbox
 from pytest_mobiledl.emulator.props import DeviceProps
-from pytest_mobiledl.emulator.sandbox import open_sandbox
 from pytest_mobiledl.emulator.services import shell
 from pytest_mobiledl.emulator.wire import CLSE, CNXN, OKAY, OPEN, WRTE, Packet
 

@@ -9,6 +9,7 @@ import pytest
 
 from pytest_mobiledl.emulator import rootfs
 from pytest_mobiledl.emulator.errors import EmulatorError
+from pytest_mobiledl.emulator.layout import Layout
 from pytest_mobiledl.emulator.props import BIG_LITTLE_KHZ, DeviceProps, parse_clocks
 from pytest_mobiledl.emulator.sandbox import RewriteSandbox
 
@@ -70,8 +71,8 @@ def test_props_are_immutable_and_validated() -> None:
 
 
 @pytest.fixture
-def folder(tmp_path: Path) -> rootfs.Layout:
-    layout = rootfs.Layout(tmp_path / "dev")
+def folder(tmp_path: Path) -> Layout:
+    layout = Layout(tmp_path / "dev")
     props = DeviceProps(cpu_max_freq_khz=(1000000, 2000000), mem_total_kb=1234).with_properties(
         {"ro.product.model": "Model With Spaces", "ro.x": "a=b"}
     )
@@ -84,7 +85,7 @@ def _sh(script: str) -> str:
     return result.stdout
 
 
-def test_getprop_reads_one_property_or_a_default(folder: rootfs.Layout) -> None:
+def test_getprop_reads_one_property_or_a_default(folder: Layout) -> None:
     getprop = folder.host("/system/bin/getprop")
     assert _sh(f"{getprop} ro.product.model") == "Model With Spaces\n"
     assert _sh(f"{getprop} ro.x") == "a=b\n"
@@ -93,13 +94,13 @@ def test_getprop_reads_one_property_or_a_default(folder: rootfs.Layout) -> None:
     assert _sh(f"{getprop} ro.product") == "\n"  # a prefix is not a name
 
 
-def test_getprop_lists_everything_sorted_in_android_format(folder: rootfs.Layout) -> None:
+def test_getprop_lists_everything_sorted_in_android_format(folder: Layout) -> None:
     lines = _sh(str(folder.host("/system/bin/getprop"))).splitlines()
     assert "[ro.product.model]: [Model With Spaces]" in lines
     assert lines == sorted(lines)
 
 
-def test_facts_files(folder: rootfs.Layout) -> None:
+def test_facts_files(folder: Layout) -> None:
     assert (folder.cpu / "possible").read_text() == "0-1\n"
     assert (folder.cpu / "cpu1/cpufreq/cpuinfo_max_freq").read_text() == "2000000\n"
     assert folder.meminfo.read_text().startswith("MemTotal:           1234 kB\n")
@@ -108,7 +109,7 @@ def test_facts_files(folder: rootfs.Layout) -> None:
     assert "shell:x:2000:2000:" in (folder.facts / "passwd").read_text()
 
 
-def test_rewriting_maps_device_paths_only(folder: rootfs.Layout) -> None:
+def test_rewriting_maps_device_paths_only(folder: Layout) -> None:
     sandbox = RewriteSandbox(folder)
     root = str(folder.root)
     assert sandbox.rewrite("cat /data/local/tmp/a; ls /data/local/tmp") == (

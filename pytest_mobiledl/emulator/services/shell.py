@@ -17,7 +17,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 from pytest_mobiledl.emulator.errors import StreamClosed
-from pytest_mobiledl.emulator.services import Context, Service
+from pytest_mobiledl.emulator.services.context import Context, Service
 from pytest_mobiledl.emulator.streams import Stream
 
 STDIN, STDOUT, STDERR, EXIT, CLOSE_STDIN, WINDOW = range(6)

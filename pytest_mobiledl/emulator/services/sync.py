@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable, Iterable, Iterator
 
 from pytest_mobiledl.emulator import rootfs
 from pytest_mobiledl.emulator.sandbox import writable
-from pytest_mobiledl.emulator.services import Context
+from pytest_mobiledl.emulator.services.context import Context
 from pytest_mobiledl.emulator.streams import Stream
 
 DATA_MAX = 64 * 1024  # the most a DATA record carries, both ways
