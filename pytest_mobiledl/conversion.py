@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from pytest_mobiledl import engines, parity, routes, tfmodels, usermodels
 from pytest_mobiledl.counts import count, file_macs
 from pytest_mobiledl.digests import file_sha256
+from pytest_mobiledl.errors import one_line
 from pytest_mobiledl.modelspec import TF_FORMATS, TORCH_FORMATS, ModelSpec, format_of, load, suffix
 from pytest_mobiledl.tensors import TensorSpec, random_inputs
 from pytest_mobiledl.usermodels import UserModel
@@ -155,7 +156,7 @@ def main(argv: list[str]) -> int:
         else:
             result = build(load(model), lib, precision, Path(out))
     except Exception as exc:  # noqa: BLE001 - any converter or runtime error is the finding, in its own words
-        print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
+        print(one_line(exc, 500), file=sys.stderr)
         return 1
     # Which process built it and how long conversion plus parity took (imports included); the
     # checksum, so a later session trusts only the bytes that were checked.
@@ -180,7 +181,7 @@ def _tf2onnx(argv: list[str]) -> int:
         np.savez(folder / "reference.npz", **arrays)  # type: ignore[arg-type]
         macs = tfmodels.counts(path, specs)[1]
     except Exception as exc:  # noqa: BLE001 - tf2onnx's own words are the finding
-        print(f"{type(exc).__name__}: {exc}".replace("\n", " ")[:500], file=sys.stderr)
+        print(one_line(exc, 500), file=sys.stderr)
         return 1
     print(json.dumps({"inputs": [[s.name, list(s.shape), s.dtype] for s in specs], "macs": macs}))
     return 0

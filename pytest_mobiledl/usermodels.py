@@ -37,7 +37,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from pytest_mobiledl import tfmodels
-from pytest_mobiledl.errors import MobiledlError
+from pytest_mobiledl.errors import MobiledlError, one_line
 from pytest_mobiledl.modelspec import SUFFIXES as SUFFIXES
 from pytest_mobiledl.modelspec import TF_FORMATS, TORCH_FORMATS, ModelSpec, suffix
 from pytest_mobiledl.modelspec import format_of as format_of
@@ -247,7 +247,7 @@ def _load_py(path: Path) -> tuple[ModelSpec, Any]:
     try:
         loader_spec.loader.exec_module(module)
     except BaseException as exc:  # noqa: BLE001 - the user's code may raise anything, even SystemExit
-        raise ValueError(f"importing it failed: {_one_line(exc)}") from None
+        raise ValueError(f"importing it failed: {one_line(exc)}") from None
     spec = getattr(module, "MODEL", None)
     if spec is None:
         build, declared = getattr(module, "build", None), getattr(module, "INPUTS", None)
@@ -279,7 +279,7 @@ def _with_checkpoint(build: Any, weights: Path) -> Any:
         try:
             module.load_state_dict(torch.load(weights, map_location="cpu", weights_only=True))
         except Exception as exc:  # noqa: BLE001 - a wrong file or mismatched keys, in torch's words
-            raise ValueError(f"CHECKPOINT {weights.name}: {_one_line(exc)}") from None
+            raise ValueError(f"CHECKPOINT {weights.name}: {one_line(exc)}") from None
         return module
     return load
 
@@ -295,7 +295,7 @@ def _load_pt2(path: Path) -> Any:
     try:
         return torch.export.load(str(path))
     except Exception as exc:  # noqa: BLE001 - a bad archive raises several kinds
-        raise ValueError(f"not a readable torch.export program ({_one_line(exc)})") from None
+        raise ValueError(f"not a readable torch.export program ({one_line(exc)})") from None
 
 
 def _pt2_inputs(path: Path) -> list[tuple[str, tuple[Any, ...], str]]:
@@ -310,10 +310,6 @@ def _pt2_inputs(path: Path) -> list[tuple[str, tuple[Any, ...], str]]:
             dims = tuple(d if isinstance(d, int) else "?" for d in value.shape)
             found.append((node.name, dims, str(value.dtype).removeprefix("torch.")))
     return found
-
-
-def _one_line(exc: BaseException) -> str:
-    return f"{type(exc).__name__}: {exc}".replace("\n", " ")[:300]
 
 
 def _tflite_inputs(path: Path) -> list[tuple[str, tuple[Any, ...], str]]:
@@ -339,7 +335,7 @@ def main(argv: list[str]) -> int:
         print(exc, file=sys.stderr)
         return 2
     except Exception as exc:  # noqa: BLE001 - the user's model failing its first forward pass, in its words
-        print(f"building or running it failed: {_one_line(exc)}", file=sys.stderr)
+        print(f"building or running it failed: {one_line(exc)}", file=sys.stderr)
         return 2
     print(json.dumps({"inputs": [[s.name, list(s.shape), s.dtype] for s in specs], "params": params, "macs": macs}))
     return 0

@@ -33,7 +33,7 @@ from typing import Any
 
 from pytest_mobiledl import conversion, engines, progress, usermodels
 from pytest_mobiledl.conversion import meta_path as meta_path
-from pytest_mobiledl.digests import file_sha256
+from pytest_mobiledl.digests import feed, file_sha256
 from pytest_mobiledl.errors import ConversionError, disk_full, no_space
 from pytest_mobiledl.modelspec import MODELS_PACKAGE, TF_FORMATS, format_of
 from pytest_mobiledl.modelspec import ModelSpec as ModelSpec
@@ -164,9 +164,7 @@ def _cache_key(model: str, engine: Any, precision: str, source: UserModel | None
         h.update(repr(source.pins).encode())
         for file in usermodels.files(source.path):  # a .py's own imports are not: --mobiledl-rebuild
             h.update(str(file.relative_to(source.path) if source.path.is_dir() else file.name).encode())
-            with file.open("rb") as f:
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
+            feed(h, file)
     # The model (and the zoo files it imports), the conversion process and every module of the
     # package it runs (how a model is instantiated, converted, checked and described), and the
     # engine's module: whole files, so no change to what shapes an artifact goes unkeyed.
