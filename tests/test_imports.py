@@ -16,15 +16,6 @@ import pytest_mobiledl
 
 PACKAGE = Path(pytest_mobiledl.__file__).parent
 
-#: Cycles being untied elsewhere. A cycle passes if all its modules are in one group here.
-ALLOWED: list[frozenset[str]] = [
-    # The controller's results, the journal and the report's modules: issue 20, their own part.
-    frozenset({"journal", "ops.collect", "report.analyses", "report.cli", "report.conditions", "report.contents",
-               "report.inputs", "report.ops", "report.page", "results"}),
-    # The runner's entry point and its fork server: issue 20, the lead's part.
-    frozenset({"runner.__main__", "runner.serve"}),
-]
-
 
 def modules(root: Path) -> dict[str, Path]:
     """Module name (relative to the package) → file; symlinked folders are not followed."""
@@ -117,15 +108,7 @@ def _described(cycle: list[str]) -> str:
 
 def test_the_package_has_no_import_cycle() -> None:
     found = cycles(graph(PACKAGE, "pytest_mobiledl"))
-    new = [c for c in found if not any(set(c) <= allowed for allowed in ALLOWED)]
-    assert not new, "import cycles: " + "; ".join(_described(c) for c in new)
-
-
-def test_every_allowed_cycle_still_exists() -> None:
-    """An allowance outlives its cycle only by mistake: remove it when the cycle is gone."""
-    found = cycles(graph(PACKAGE, "pytest_mobiledl"))
-    stale = [sorted(a) for a in ALLOWED if not any(set(c) <= a for c in found)]
-    assert not stale, f"no cycle left in {stale}: remove them from ALLOWED"
+    assert not found, "import cycles: " + "; ".join(_described(c) for c in found)
 
 
 def _package(tmp_path: Path, files: Mapping[str, str]) -> Path:
@@ -157,7 +140,7 @@ def test_cycles_are_found_and_named(tmp_path: Path, files: dict[str, str], expec
 def test_a_new_cycle_fails_with_its_modules_named() -> None:
     edges = graph(PACKAGE, "pytest_mobiledl")
     edges["modelspec"] = edges["modelspec"] | {"zoo"}  # the leaf importing the parent side
-    described = [_described(c) for c in cycles(edges) if not any(set(c) <= a for a in ALLOWED)]
+    described = [_described(c) for c in cycles(edges)]
     assert described == ["conversion → modelspec → zoo → conversion"]
 
 
