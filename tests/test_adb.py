@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import shutil
+import subprocess
 from pathlib import Path
 
 import adbutils
 import pytest
 
-from pytest_mobiledl.devices.adb import FILES, AdbDevice, discover, parse_servers
+from pytest_mobiledl.devices.adb import FILES, AdbDevice, _Cksum, _send, discover, parse_servers
 from pytest_mobiledl.emulator import Farm
 from pytest_mobiledl.errors import RunnerError
 
@@ -152,13 +155,32 @@ def test_a_push_that_arrives_altered_is_refused(adb_farm: Farm, tmp_path: Path) 
     device = devices(adb_farm)[adb_farm.serials[0]]
     local = tmp_path / "model.bin"
     local.write_bytes(b"\x01" * 50000)
-    staging = f"{FILES}/altered-test.part"
-    device.shell(f"mkdir -p {staging}")
+    staging, folder = f"{FILES}/altered-test.part", f"{FILES}/altered-test"
     try:
-        device._send(local, f"{staging}/model.bin")
-        device._verify(staging, {"model.bin": local})  # as sent: accepted
-        device.shell(f"printf x | dd of={staging}/model.bin bs=1 seek=100 conv=notrunc")  # one byte differs
-        with pytest.raises(RunnerError, match=r"model\.bin arrived altered"):
-            device._verify(staging, {"model.bin": local})
+        for altered in (False, True):
+            with device._transport("sync:") as conn:
+                sums = {"model.bin": _send(conn, local, f"{staging}/model.bin")}
+            if not altered:
+                device._commit(staging, folder, sums)  # as sent: accepted, under its name
+                assert device.shell(f"test -f {folder}/model.bin").returncode == 0
+                continue
+            device.shell(f"printf x | dd of={staging}/model.bin bs=1 seek=100 conv=notrunc")  # one byte differs
+            with pytest.raises(RunnerError, match=r"model\.bin arrived altered"):
+                device._commit(staging, f"{folder}-2", sums)
+            assert device.shell(f"test -e {folder}-2").returncode != 0  # never given its name
     finally:
-        device.shell(f"rm -rf {staging}")
+        device.shell(f"rm -rf {staging} {folder} {folder}-2")
+
+
+def test_posix_cksum_as_the_bytes_go_by(tmp_path: Path) -> None:
+    """The host's CRC is what coreutils' and toybox's ``cksum`` print, whatever the chunking."""
+    if not shutil.which("cksum"):
+        pytest.skip("no cksum on this machine")
+    for size in (0, 1, 255, 256, 65536 * 3 + 7):
+        data = os.urandom(size)
+        (tmp_path / "f").write_bytes(data)
+        check = _Cksum()
+        for start in range(0, max(size, 1), 1000):
+            check.update(data[start:start + 1000])
+        assert f"{check.value()} {check.size}" == " ".join(
+            subprocess.run(["cksum", str(tmp_path / "f")], capture_output=True, text=True).stdout.split()[:2])

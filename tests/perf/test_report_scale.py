@@ -1,9 +1,12 @@
-"""A report over 2,000 records: how long the whole page takes (tables, plots, HTML) and its size.
+"""A report over many records: how long the whole page takes (tables, plots, HTML), its size, and
+how its cost grows with the records.
 
 The records are made from a real one (tests/golden/record_v2.json): 2 runs (two versions of each
-library) × 10 models × 5 libraries × fp32/int8 × 1/2 threads × 5 repeats, 50 seeded log-normal
-samples each. Rendered three times; the figures are the median and range of wall and CPU time
-(CPU time says more on a shared machine), never asserted.
+library) × M models × 5 libraries × fp32/int8 × 1/2 threads × 5 repeats, 50 seeded log-normal
+samples each: 200 records per model. The page is made for M and for M/2 models, in alternation
+(full: 2,000 and 1,000 records, 3 times each; quick: 400 and 200, twice); the figures are the
+median wall and CPU time (CPU time says more on a shared machine), and the ratio of CPU times,
+which a linear report keeps at or below 2: only a ratio far above it (quadratic) fails.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -22,18 +26,21 @@ from pytest_mobiledl.record import from_dict
 from pytest_mobiledl.report import cli, contents
 from pytest_mobiledl.report.inputs import Run
 
+if TYPE_CHECKING:
+    from tests.perf.conftest import Perf
+
 pytestmark = pytest.mark.perf
 
 REAL = json.loads((Path(__file__).parents[1] / "golden" / "record_v2.json").read_text())
 LIBS = ["onnxruntime", "tflite", "ncnn", "mnn", "pytorch"]
 
 
-def synthetic_runs() -> list[Run]:
+def synthetic_runs(models: int) -> list[Run]:
     rng = random.Random(10)
     runs = []
     for version in ("1.0", "1.1"):
         records = []
-        for m in range(10):
+        for m in range(models):
             for k, lib in enumerate(LIBS):
                 for precision in ("fp32", "int8"):
                     for threads in (1, 2):
@@ -50,25 +57,41 @@ def synthetic_runs() -> list[Run]:
     return runs
 
 
-def test_report_over_2000_records(tmp_path: Path, figure: Callable[[str], None]) -> None:
-    runs = synthetic_runs()
-    assert sum(len(r.records) for r in runs) == 2000
+def render(runs: list[Run], page: Path) -> tuple[float, float, tuple[float, float, float]]:
+    """Wall and CPU seconds of one page, and CPU per stage (cases, tables, plots and HTML)."""
+    start, start_cpu = time.perf_counter(), time.process_time()
+    df = cli.select(runs, [], [], [])
+    made = time.process_time()
+    sections = contents.build(runs, df)
+    tabled = time.process_time()
+    cli.write_html(page, runs, df, sections)
+    end_cpu = time.process_time()
+    return time.perf_counter() - start, end_cpu - start_cpu, (made - start_cpu, tabled - made, end_cpu - tabled)
+
+
+def test_report_over_many_records(tmp_path: Path, perf: Perf, figure: Callable[[str], None]) -> None:
+    models, times = perf.pick(quick=(2, 2), full=(10, 3))
+    sizes = {"big": synthetic_runs(models), "half": synthetic_runs(models // 2)}
+    records = sum(len(r.records) for r in sizes["big"])
+    assert records == 200 * models
     page = tmp_path / "report.html"
-    wall, cpu, stages = [], [], []
-    for _ in range(3):
-        start, start_cpu = time.perf_counter(), time.process_time()
-        df = cli.select(runs, [], [], [])
-        made = time.process_time()
-        sections = contents.build(runs, df)
-        tabled = time.process_time()
-        cli.write_html(page, runs, df, sections)
-        wall.append(time.perf_counter() - start)
-        cpu.append(time.process_time() - start_cpu)
-        stages.append((made - start_cpu, tabled - made, time.process_time() - tabled))
-    load = os.getloadavg()[0]
-    middle = stages[sorted(range(3), key=lambda k: cpu[k])[1]]
-    figure(f"report over 2,000 records (400 cases, 2 runs): wall {statistics.median(wall):.1f} s "
-           f"(range {min(wall):.1f}–{max(wall):.1f} over 3), CPU {statistics.median(cpu):.1f} s "
-           f"(range {min(cpu):.1f}–{max(cpu):.1f}; cases {middle[0]:.1f}, tables {middle[1]:.1f}, plots and "
-           f"HTML {middle[2]:.1f}), load average {load:.1f} on {os.cpu_count()} CPUs; "
-           f"HTML {page.stat().st_size / 1024:.0f} KiB")
+    wall: dict[str, list[float]] = {"big": [], "half": []}
+    cpu: dict[str, list[float]] = {"big": [], "half": []}
+    stages = []
+    for k in range(times):
+        for size in ("big", "half") if k % 2 == 0 else ("half", "big"):
+            took, used, parts = render(sizes[size], page)
+            wall[size].append(took)
+            cpu[size].append(used)
+            if size == "big":
+                stages.append((used, parts))
+    size_kib = page.stat().st_size / 1024
+    middle = sorted(stages)[len(stages) // 2][1]
+    growth = statistics.median(cpu["big"]) / statistics.median(cpu["half"])
+    big_wall, big_cpu = wall["big"], statistics.median(cpu["big"])
+    figure(f"report over {records:,} records ({records // 5} cases, 2 runs): wall {statistics.median(big_wall):.1f} s "
+           f"(range {min(big_wall):.1f}–{max(big_wall):.1f} over {times}), CPU {big_cpu:.1f} s "
+           f"(cases {middle[0]:.1f}, tables {middle[1]:.1f}, plots and HTML {middle[2]:.1f}); CPU at {records:,} ÷ at "
+           f"{records // 2:,} records {growth:.2f}; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} CPUs; "
+           f"HTML {size_kib:.0f} KiB")
+    assert growth < 3.5, "the report's cost grows faster than its records (2 is linear, 4 quadratic)"

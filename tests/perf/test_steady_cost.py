@@ -15,10 +15,11 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mobiledl import runners, zoo
+from pytest_mobiledl import options, runners, zoo
 from pytest_mobiledl.devices import Device
 from pytest_mobiledl.devices.adb import discover, parse_servers
 from pytest_mobiledl.devices.host import HostDevice
@@ -28,19 +29,24 @@ from pytest_mobiledl.options import Selection
 from pytest_mobiledl.record import RunRecord
 from pytest_mobiledl.steady import Steady
 
+if TYPE_CHECKING:
+    from tests.perf.conftest import Perf
+
 pytestmark = pytest.mark.perf
-PAIRS = 8
-SCENARIO_RUNS = 5
 
 
-def selection(cache: Path, **changes: object) -> Selection:
-    values: dict[str, object] = dict(
-        devices=("all",), libs=("onnxruntime",), models=("tiny_cnn",), backends=("cpu",), precisions=("fp32",),
-        threads=(1,), warmup=2, iterations=10, min_time=0.0, runner_timeout=120.0, model_cache=cache,
-        rebuild=False, delay={}, adb_server=(), runner_dir=Path("/nowhere"), input_shape=(), repeats=1,
-        compare_fail=None)
-    values.update(changes)
-    return Selection(**values)  # type: ignore[arg-type]
+@pytest.fixture
+def selection(pytester: pytest.Pytester, model_cache: Path) -> Callable[..., Selection]:
+    """A Selection as the plugin makes it, from command-line flags over the options' own defaults
+    (``options.resolve``): a field added to Selection never breaks these tests."""
+
+    def make(*flags: str) -> Selection:
+        config = pytester.parseconfig("-p", "no:cacheprovider", f"--model-cache={model_cache}", "--libs=onnxruntime",
+                                      "--models=tiny_cnn", "--warmup=2", "--iterations=10", "--runner-timeout=120",
+                                      "--repeats=1", *flags)
+        return options.resolve(config)
+
+    return make
 
 
 def checked(device: Device, case: Case, artifact: zoo.Artifact, s: Selection) -> RunRecord:
@@ -59,15 +65,17 @@ def spread(values: list[float]) -> str:
     return f"median {statistics.median(values):.3f} (IQR {q[0]:.3f}–{q[2]:.3f}, n={len(values)})"
 
 
-def test_cost_of_the_checks_per_item(adb_farm: Farm, model_cache: Path, figure: Callable[[str], None]) -> None:
+def test_cost_of_the_checks_per_item(adb_farm: Farm, model_cache: Path, selection: Callable[..., Selection],
+                                     perf: Perf, figure: Callable[[str], None]) -> None:
+    pairs = perf.pick(quick=3, full=8)
     device = discover(parse_servers(adb_farm.server))[adb_farm.serials[0]]
     case = Case(device.serial, "onnxruntime", "tiny_cnn", "cpu", "fp32", 1)
     artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
-    s = selection(model_cache)
+    s = selection()
     runner = runners.PythonRunner()
     checked(device, case, artifact, s)  # pushes once
     ratios, extra = [], []
-    for _ in range(PAIRS):
+    for _ in range(pairs):
         bare = timed(lambda: runner.run(device, case, artifact, s))
         full = timed(lambda: checked(device, case, artifact, s))
         ratios.append(full / bare)
@@ -80,7 +88,7 @@ def test_cost_of_the_checks_per_item(adb_farm: Farm, model_cache: Path, figure: 
     argv = [sys.executable, "-m", "pytest_mobiledl.runner",
             *runners.runner_args(host_case, str(artifact.path), s)]
     host_ratios = []
-    for _ in range(PAIRS):
+    for _ in range(pairs):
         bare = timed(lambda: runners.parse_record(host.run(argv, 120), host_case))
         full = timed(lambda: checked(host, host_case, artifact, s))
         host_ratios.append(full / bare)
@@ -89,15 +97,17 @@ def test_cost_of_the_checks_per_item(adb_farm: Farm, model_cache: Path, figure: 
 
 
 def test_emulator_scenarios_n_of_n(make_adb_farm: Callable[..., Farm], model_cache: Path,
+                                   selection: Callable[..., Selection], perf: Perf,
                                    figure: Callable[[str], None]) -> None:
+    runs = perf.pick(quick=2, full=5)
     farm = make_adb_farm(devices=1)
     emulated = farm.devices[0]
     device = discover(parse_servers(farm.server))[emulated.serial]
     case = Case(device.serial, "onnxruntime", "tiny_cnn", "cpu", "fp32", 1)
     artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
-    s = selection(model_cache, cooldown_temp=40.0, cooldown_timeout=5.0, energy=True)
+    s = selection("--cooldown-temp=40", "--cooldown-timeout=5", "--energy")
     waited = hot = during = energy = 0
-    for _ in range(SCENARIO_RUNS):
+    for _ in range(runs):
         emulated.sysfs.heat(50.0, seconds=2.0, trigger="thermal_zone")
         emulated.sysfs.set_battery(current_ua=-500_000, voltage_uv=4_000_000)
         record = checked(device, case, artifact, s)
@@ -111,14 +121,14 @@ def test_emulator_scenarios_n_of_n(make_adb_farm: Callable[..., Farm], model_cac
         flags = set(checked(device, case, artifact, s).flags)
         during += "throttled" in flags and "hot_start" not in flags
     emulated.sysfs.heat(32.0, seconds=0.0)
-    figure(f"emulator scenarios: cooling phone waited then ran unflagged {waited}/{SCENARIO_RUNS}; "
-           f"hot phone flagged hot_start+throttled {hot}/{SCENARIO_RUNS}; "
-           f"throttle during the run flagged throttled only {during}/{SCENARIO_RUNS}; "
-           f"energy = programmed 2.0 W (µA, negative) {energy}/{SCENARIO_RUNS}")
-    assert waited == hot == during == energy == SCENARIO_RUNS
+    figure(f"emulator scenarios: cooling phone waited then ran unflagged {waited}/{runs}; "
+           f"hot phone flagged hot_start+throttled {hot}/{runs}; "
+           f"throttle during the run flagged throttled only {during}/{runs}; "
+           f"energy = programmed 2.0 W (µA, negative) {energy}/{runs}")
+    assert waited == hot == during == energy == runs
 
 
-def test_the_sampler_does_not_perturb_what_is_timed(adb_farm: Farm, figure: Callable[[str], None]) -> None:
+def test_the_sampler_does_not_perturb_what_is_timed(adb_farm: Farm, perf: Perf, figure: Callable[[str], None]) -> None:
     """A fixed CPU loop timed inside the process, with and without the sampler beside it."""
     from pytest_mobiledl.devices import state
 
@@ -127,7 +137,7 @@ def test_the_sampler_does_not_perturb_what_is_timed(adb_farm: Farm, figure: Call
             "print(time.perf_counter() - t)")
     sampler = state.sampler_script([4, 5, 6, 7], "battery", f"{device.workdir}/.perf-samples", 0.2)
     ratios = []
-    for _ in range(2 * PAIRS):
+    for _ in range(perf.pick(quick=6, full=16)):
         bare = float(device.run([sys.executable, "-c", loop], 60).stdout)
         sampled = float(device.run(["sh", "-c", f'{sampler} exec taskset f0 "$@"', "sh", sys.executable, "-c", loop],
                                    60).stdout)
