@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, NamedTuple
 
 import pytest
 
-from pytest_mobiledl import blocks, parity, plausibility, progress, runners, zoo
+from pytest_mobiledl import blocks, dispatch, parity, plausibility, progress, zoo
 from pytest_mobiledl.devices import lock
 from pytest_mobiledl.errors import ConversionError, DiskFullError, MobiledlError
 from pytest_mobiledl.keys import ITEM_KEY, RECORD_KEY, VARIANT, build_name, case_item
@@ -66,9 +66,9 @@ class Bench:
         block_cases = self._block()
         mates = block_cases[block_cases.index(self.case) + 1:] if self.case in block_cases else []
         plans = {self.case: self._plan(self.case)}
-        if selection.lockstep and isinstance(plans[self.case].runner, runners.PythonRunner):  # the block in lockstep
+        if selection.lockstep and isinstance(plans[self.case].runner, dispatch.PythonRunner):  # the block in lockstep
             plans.update({case: self._plan(case) for case in mates})
-        together = [c for c in plans if isinstance(plans[c].runner, runners.PythonRunner)]
+        together = [c for c in plans if isinstance(plans[c].runner, dispatch.PythonRunner)]
         if len(together) < 2:  # a phone's own tools: this case alone, the others in turn after it
             together = [self.case]
         mode = "lockstep" if len(together) > 1 else "sequence"
@@ -104,13 +104,13 @@ class Bench:
         commands = []
         for case in cases:
             artifact, runner = plans[case].artifact, plans[case].runner
-            assert artifact is not None and isinstance(runner, runners.PythonRunner)
+            assert artifact is not None and isinstance(runner, dispatch.PythonRunner)
             commands.append(runner.command(device, case, artifact, self.selection))
         results = blocks.run_lockstep(device, commands, self.selection)
         parsed: dict[Case, RunRecord | MobiledlError] = {}
         for case, done in zip(cases, results, strict=True):
             try:
-                parsed[case] = done if isinstance(done, MobiledlError) else runners.parse_record(done, case)
+                parsed[case] = done if isinstance(done, MobiledlError) else dispatch.parse_record(done, case)
             except MobiledlError as exc:
                 parsed[case] = exc
         records = [r for r in parsed.values() if isinstance(r, RunRecord)]
@@ -129,7 +129,7 @@ class Bench:
         except ConversionError as exc:
             return Plan(skipped=str(exc))  # the converter's own words: a finding about the library
         try:
-            return Plan(artifact, runners.runner_for(self.device, case, selection))
+            return Plan(artifact, dispatch.runner_for(self.device, case, selection))
         except MobiledlError as exc:
             return Plan(artifact, error=exc)
 
@@ -143,6 +143,6 @@ class Plan(NamedTuple):
     """A case's artifact and runner, or the error that keeps it from running, or why it is skipped."""
 
     artifact: Artifact | None = None
-    runner: runners.Runner | None = None
+    runner: dispatch.Runner | None = None
     error: MobiledlError | None = None
     skipped: str = ""

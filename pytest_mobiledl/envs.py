@@ -21,7 +21,7 @@ from pytest_mobiledl import progress
 from pytest_mobiledl.errors import MobiledlError
 
 INSTALL_TIMEOUT_S = 1800
-#: The runner's own needs besides the library (``runners.ZIPAPP_MODULES`` import nothing else).
+#: The runner's own needs besides the library (``dispatch.ZIPAPP_MODULES`` import nothing else).
 RUNNER_NEEDS = ("numpy",)
 
 

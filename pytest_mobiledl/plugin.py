@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from pytest_mobiledl import blocks, interrupts, journal, matrix, options, runners, storage, usermodels, variants
+from pytest_mobiledl import blocks, dispatch, interrupts, journal, matrix, options, storage, usermodels, variants
 from pytest_mobiledl.bench import Bench
 from pytest_mobiledl.devices import Device, adb
 from pytest_mobiledl.devices.host import HostDevice
@@ -73,7 +73,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     state = metafunc.config.stash[STATE]
 
     def unsupported(case: matrix.Case) -> str | None:
-        return runners.unsupported(state.devices[case.device], case, state.selection)
+        return dispatch.unsupported(state.devices[case.device], case, state.selection)
 
     repeats = state.selection.repeats
     params = []

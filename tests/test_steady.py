@@ -102,8 +102,8 @@ def test_bad_cores_is_a_usage_error(bench_dir: pytest.Pytester, value: str, mess
 
 @pytest.mark.parametrize(("cores", "powersave"), [("big", "2"), ("little", "1"), ("all", "0"), ("4-7", "0")])
 def test_benchncnn_pins_the_same_cores_as_taskset(cores: str, powersave: str) -> None:
+    from pytest_mobiledl.dispatch import switches
     from pytest_mobiledl.native import RunRequest, ncnn, spec_for
-    from pytest_mobiledl.runners import switches
 
     request = RunRequest(binary="/t/benchncnn", model="/t/m.param", work_dir="/t", backend="cpu", precision="fp16",
                          threads=2, warmup=1, iterations=5, input_shapes=((1, 3, 8, 8),), cores=cores)

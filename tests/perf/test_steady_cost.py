@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_mobiledl import options, runners, zoo
+from pytest_mobiledl import dispatch, options, zoo
 from pytest_mobiledl.devices import Device
 from pytest_mobiledl.devices.adb import discover, parse_servers
 from pytest_mobiledl.devices.host import HostDevice
@@ -51,7 +51,7 @@ def selection(pytester: pytest.Pytester, model_cache: Path) -> Callable[..., Sel
 
 def checked(device: Device, case: Case, artifact: zoo.Artifact, s: Selection) -> RunRecord:
     steady = Steady(device, s)
-    return steady.finish(runners.PythonRunner().run(steady, case, artifact, s))
+    return steady.finish(dispatch.PythonRunner().run(steady, case, artifact, s))
 
 
 def timed(action: Callable[[], object]) -> float:
@@ -72,7 +72,7 @@ def test_cost_of_the_checks_per_item(adb_farm: Farm, model_cache: Path, selectio
     case = Case(device.serial, "onnxruntime", "tiny_cnn", "cpu", "fp32", 1)
     artifact = zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache)
     s = selection()
-    runner = runners.PythonRunner()
+    runner = dispatch.PythonRunner()
     checked(device, case, artifact, s)  # pushes once
     ratios, extra = [], []
     for _ in range(pairs):
@@ -86,10 +86,10 @@ def test_cost_of_the_checks_per_item(adb_farm: Farm, model_cache: Path, selectio
     host = HostDevice()
     host_case = Case("host", "onnxruntime", "tiny_cnn", "cpu", "fp32", 1)
     argv = [sys.executable, "-m", "pytest_mobiledl.runner",
-            *runners.runner_args(host_case, str(artifact.path), s)]
+            *dispatch.runner_args(host_case, str(artifact.path), s)]
     host_ratios = []
     for _ in range(pairs):
-        bare = timed(lambda: runners.parse_record(host.run(argv, 120), host_case))
+        bare = timed(lambda: dispatch.parse_record(host.run(argv, 120), host_case))
         full = timed(lambda: checked(host, host_case, artifact, s))
         host_ratios.append(full / bare)
     figure(f"host-only default item (pinned, --cores=big) with/without: {spread(host_ratios)}")

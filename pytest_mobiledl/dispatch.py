@@ -1,4 +1,6 @@
-"""Runners: what runs a case on a device, and why none can.
+"""Dispatch, the parent's side of a run: which runner serves a case on a device (or why none
+can), the command that starts it there, and the one record it must print. The runner itself,
+the process that measures, is ``runner/``.
 
 - ``PythonRunner``: this package's runner (``runner/``) on the library's Python bindings. On the
   host it is ``python -m pytest_mobiledl.runner``; on a device whose CPU runs this machine's
