@@ -59,4 +59,6 @@ def test_four_devices_four_workers(bench_dir: pytest.Pytester, make_adb_farm: Ca
            f"{parallel[0]:.1f} s (longest device's blocks {parallel[1]:.1f} s, the rest "
            f"{parallel[0] - parallel[1]:.1f} s); -n 4 ÷ -n 0 {', '.join(f'{r:.2f}' for r in ratios)} "
            f"(target ≤ 0.28); the blocks alone {parallel[1] / serial[1]:.2f}")
-    assert statistics.median(ratios) < 0.9, "-n 4 took as long as one worker: the devices did not run in parallel"
+    # The blocks, not the walls: at quick sizes the workers' start (fixed, ~4 s each on 2 shared
+    # cores) outweighs 5 runs of 100 ms, so only the devices' own work tells parallel from serial.
+    assert parallel[1] / serial[1] < 0.9, "-n 4 ran the devices' blocks as slowly as one worker: no parallelism"
