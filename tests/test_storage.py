@@ -137,10 +137,13 @@ def test_a_gate_with_a_half_written_baseline_fails_naming_the_file(bench_dir: py
     assert result.ret == pytest.ExitCode.OK  # a whole baseline: the gate can do its job
 
 
+# Ctrl-C's own handler first: a session started from a shell's background job inherits SIGINT
+# ignored (CI's runner may start it so), and the interrupt would never come.
 INTERRUPT_AFTER_ONE = '''
 import os, signal
 
 def pytest_runtest_logfinish(nodeid, location):
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     os.kill(os.getpid(), signal.SIGINT)
 '''
 
