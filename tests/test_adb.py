@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from pathlib import Path
@@ -170,6 +171,42 @@ def test_a_push_that_arrives_altered_is_refused(adb_farm: Farm, tmp_path: Path) 
             assert device.shell(f"test -e {folder}-2").returncode != 0  # never given its name
     finally:
         device.shell(f"rm -rf {staging} {folder} {folder}-2")
+
+
+def test_the_same_bytes_under_two_names_land_as_two_files(adb_farm: Farm, tmp_path: Path) -> None:
+    """A user's copy of a cached model (another name, the same bytes) was sought in the first
+    one's folder and moved inside it: the runner then found no file under its own name."""
+    device = devices(adb_farm)[adb_farm.serials[0]]
+    content = os.urandom(4096)
+    first, second = tmp_path / "model.onnx", tmp_path / "my model $HOME.onnx"
+    for path in (first, second):
+        path.write_bytes(content)
+    remotes = [device.deploy(path) for path in (first, second)]
+    assert remotes[0] != remotes[1]
+    for remote, path in zip(remotes, (first, second), strict=True):
+        assert remote.endswith("/" + path.name)
+        assert device.shell(f"cksum < {shlex.quote(remote)}").stdout.split()[1] == "4096"
+    folder = remotes[1].rsplit("/", 1)[0]
+    assert device.shell(f"ls -A {shlex.quote(folder)}").stdout.splitlines() == [second.name]
+
+
+def test_a_push_that_lands_second_leaves_the_first_in_place(adb_farm: Farm, tmp_path: Path) -> None:
+    """Two sessions pushing the same file at once: the folder the first one renamed into place
+    stays as it is, and the second's staging goes (``mv`` would move it inside the folder)."""
+    device = devices(adb_farm)[adb_farm.serials[0]]
+    local = tmp_path / "model.bin"
+    local.write_bytes(b"\x02" * 1000)
+    folder = f"{FILES}/raced-test"
+    try:
+        for n in (1, 2):
+            staging = f"{FILES}/raced-test.{n}.part"
+            with device._transport("sync:") as conn:
+                sums = {"model.bin": _send(conn, local, f"{staging}/model.bin")}
+            device._commit(staging, folder, sums)
+        assert device.shell(f"ls -A {folder}").stdout.split() == ["model.bin"]
+        assert device.shell(f"ls -d {FILES}/raced-test.*.part").returncode != 0
+    finally:
+        device.shell(f"rm -rf {folder} {FILES}/raced-test.*.part")
 
 
 def test_posix_cksum_as_the_bytes_go_by(tmp_path: Path) -> None:

@@ -54,10 +54,12 @@ def processes(match: Callable[[list[bytes]], bool]) -> list[int]:
 
 
 def device_runners() -> list[int]:
-    # The interpreter running the runner; the on-device clock sampler (a background subshell of
-    # the `sh -c` that starts the run) carries the same arguments but is no run.
+    # The interpreter running the runner, or a block's coordinator (``--block SPEC``: the mark is
+    # inside the spec's JSON); the on-device clock sampler (a background subshell of the `sh -c`
+    # that starts the run) carries the same arguments but is no run.
     return processes(lambda argv: b"python" in Path(argv[0].decode(errors="replace")).name.encode()
-                     and any(a.endswith(b"mobiledl-runner.pyz") for a in argv) and MARK.encode() in argv)
+                     and any(a.endswith(b"mobiledl-runner.pyz") for a in argv)
+                     and any(MARK.encode() in a for a in argv))
 
 
 def wait_for(condition: Callable[[], object], seconds: float) -> bool:

@@ -182,7 +182,9 @@ class AdbDevice:
 
     def _commit(self, staging: str, folder: str, sums: Mapping[str, tuple[int, int]]) -> None:
         """The content address names what was meant to land: the device checks what did (POSIX
-        ``cksum``, toybox's since Android 6) and only then renames the staging folder."""
+        ``cksum``, toybox's since Android 6) and only then renames the staging folder. Where the
+        folder is there already (another session pushed the same thing meanwhile) this push is
+        dropped: ``mv`` would otherwise move it inside that folder."""
         quoted = shlex.quote(staging)
         check = ""
         if sums:
@@ -190,8 +192,9 @@ class AdbDevice:
             names = " ".join(shlex.quote(f"./{name}") for name in sums)
             check = (f"if command -v cksum >/dev/null; then got=$(cksum {names}); "
                      f"[ \"$got\" = {shlex.quote(expected)} ] || {{ printf '%s\\n' \"$got\"; exit 3; }}; fi && ")
-        with self._transport(f"shell,v2:mkdir -p {quoted} && cd {quoted} && {check}mv {quoted} "
-                             f"{shlex.quote(folder)}") as conn:
+        with self._transport(f"shell,v2:mkdir -p {quoted} && cd {quoted} && {check}cd / && "
+                             f"if [ -e {shlex.quote(folder)} ]; then rm -rf {quoted}; else mv {quoted} "
+                             f"{shlex.quote(folder)}; fi") as conn:
             done = _shell_v2(conn)
         if done.returncode == 3:
             landed = set(done.stdout.splitlines())
@@ -339,10 +342,13 @@ def _count_cpus(possible: str) -> int:
 
 
 def _digest(local: Path) -> str:
-    """Content hash of a file, or of a directory's relative paths and contents."""
-    if local.is_file():
-        return known_sha256(local)
+    """The address of what lands: a file's name and content, or a directory's relative paths and
+    contents. The name is part of it: the same bytes under two names (a user's copy of a cached
+    model) are two files in two folders, never a second name sought in the first one's folder."""
     h = hashlib.sha256()
+    if local.is_file():
+        h.update(local.name.encode() + b"\0" + known_sha256(local).encode())
+        return h.hexdigest()
     for path in sorted(local.rglob("*")):
         if path.is_file():
             h.update(path.relative_to(local.parent).as_posix().encode() + b"\0")
