@@ -7,7 +7,7 @@ converters, adbutils and pandas load where they are used, so ``pytest --collect-
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
@@ -16,7 +16,7 @@ import pytest
 
 from pytest_mobiledl import blocks, dispatch, interrupts, journal, matrix, options, storage, usermodels, variants
 from pytest_mobiledl.bench import Bench
-from pytest_mobiledl.devices import Device, adb
+from pytest_mobiledl.devices import Device, Kind, adb
 from pytest_mobiledl.devices.host import HostDevice
 from pytest_mobiledl.errors import MobiledlError
 from pytest_mobiledl.results import Results
@@ -35,6 +35,8 @@ class State:
 STATE = pytest.StashKey[State]()
 #: Outcomes of the blocks this process ran, kept for the items that collect them.
 KEPT = pytest.StashKey[blocks.Kept]()
+#: workerinput key: the phones' facts as the controller read them, so no worker reads them again.
+DEVICE_FACTS = "mobiledl_device_facts"
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -44,7 +46,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 def pytest_configure(config: pytest.Config) -> None:
     selection = _prepare_variants(options.resolve(config))
     _inspect_user_models(selection)
-    devices, note = _devices(selection)
+    devices, note = _devices(selection, getattr(config, "workerinput", {}).get(DEVICE_FACTS))
     config.stash[STATE] = State(selection, devices, _devices_chosen(config), note)
     config.stash[KEPT] = blocks.Kept()
     if selection.compare_fail is not None and not (config.getoption("benchmark_compare", None)
@@ -155,6 +157,13 @@ def pytest_xdist_auto_num_workers(config: pytest.Config) -> int | None:
     return len(_devices(options.resolve(config))[0])
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    devices = node.config.stash[STATE].devices
+    node.workerinput[DEVICE_FACTS] = {serial: dict(device.info()) for serial, device in devices.items()
+                                      if device.kind is Kind.ADB}
+
+
 @pytest.hookimpl(optionalhook=True, tryfirst=True)
 def pytest_xdist_make_scheduler(config: pytest.Config, log: object) -> object:
     from pytest_mobiledl.scheduling import DeviceScheduling
@@ -211,8 +220,10 @@ def _devices_chosen(config: pytest.Config) -> bool:
     return bool(config.getoption("devices") or config.getini("mobiledl_devices"))
 
 
-def _devices(selection: options.Selection) -> tuple[dict[str, Device], str]:
-    """The selected devices by serial, and a note for the header on where phones were looked for."""
+def _devices(selection: options.Selection,
+             facts: Mapping[str, Mapping[str, Any]] | None = None) -> tuple[dict[str, Device], str]:
+    """The selected devices by serial, and a note for the header on where phones were looked for;
+    ``facts``: what the xdist controller read of them."""
     known: dict[str, Device] = {"host": HostDevice(fork=selection.fork)}
     wanted = selection.devices
     if wanted == ("host",):
@@ -223,7 +234,7 @@ def _devices(selection: options.Selection) -> tuple[dict[str, Device], str]:
     if not selection.adb_server and wanted == (options.ALL,) and not adb.listening(*servers[0]):
         return known, f" (no adb server at {where}: host only)"  # no phones here: that is fine for `all`
     try:
-        known.update(adb.discover(servers))
+        known.update(adb.discover(servers, facts))
     except MobiledlError as exc:
         serials = "" if wanted == (options.ALL,) else f" no device {', '.join(s for s in wanted if s != 'host')}:"
         raise pytest.UsageError(f"pytest-mobiledl: --devices:{serials} {exc}") from None

@@ -44,6 +44,22 @@ def test_n0_and_n2_save_the_same_items(bench_dir: pytest.Pytester, adb_farm: Far
     assert after["machine_info"]["mobiledl_devices"] == plain["machine_info"]["mobiledl_devices"]
 
 
+def test_workers_take_the_phones_facts_from_the_controller(bench_dir: pytest.Pytester, adb_farm: Farm) -> None:
+    """Each phone's facts are read once a session, by the controller: a worker that read them
+    again paid one round trip a phone (eight before they were read in one) before collecting."""
+    seen: list[str] = []
+    watchers = [device.context.watchers for device in adb_farm.devices]
+    for watching in watchers:
+        watching.append(seen.append)
+    try:
+        bench_dir.runpytest_subprocess(*RUN, f"--devices={','.join(adb_farm.serials)}",
+                                       f"--adb-server={adb_farm.server}", "-n", "2").assert_outcomes(passed=4)
+    finally:
+        for watching in watchers:
+            watching.remove(seen.append)
+    assert sum("getprop ro.product.model" in command for command in seen) == len(adb_farm.serials)
+
+
 CRASHING = """
 import os
 

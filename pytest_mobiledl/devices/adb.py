@@ -3,8 +3,10 @@
 Files are pushed content-addressed under ``/data/local/tmp/mobiledl/files/<sha256>/``: a runner
 or model already there is not pushed again, in this session or the next, and a push lands under
 a temporary name first so an interrupted one is never mistaken for the file. Each session runs
-in its own working directory, removed at the end. Commands go through ``shell2(v2=True)``
-(exit status and separate stderr; adbutils' plain ``shell()`` is quadratic in output size).
+in its own working directory, removed at the end. Commands and pushes speak the adb server's
+protocol on plain sockets (``shell,v2:``: exit status and separate stderr; ``sync:``), without
+adbutils' per-call version query and closing sleeps; adbutils finds the devices and moves the
+native tools' small files.
 """
 
 from __future__ import annotations
@@ -25,7 +27,6 @@ import zlib
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
-from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -80,8 +81,10 @@ def listening(host: str, port: int) -> bool:
         return False
 
 
-def discover(servers: Sequence[tuple[str, int]]) -> dict[str, AdbDevice]:
-    """Every device in state ``device`` on every server, by serial."""
+def discover(servers: Sequence[tuple[str, int]],
+             known: Mapping[str, Mapping[str, Any]] | None = None) -> dict[str, AdbDevice]:
+    """Every device in state ``device`` on every server, by serial; ``known``: facts already read
+    of some of them (by the xdist controller, for its workers)."""
     import adbutils
 
     found: dict[str, AdbDevice] = {}
@@ -99,16 +102,18 @@ def discover(servers: Sequence[tuple[str, int]]) -> dict[str, AdbDevice]:
             if info.serial in found:
                 raise MobiledlError(f"device {info.serial} is on two adb servers ({found[info.serial].server} "
                                     f"and {host}:{port}); give each server its own devices")
-            found[info.serial] = AdbDevice(client, info.serial, f"{host}:{port}")
+            found[info.serial] = AdbDevice(client, info.serial, f"{host}:{port}", (known or {}).get(info.serial))
     return found
 
 
 class AdbDevice:
     kind = Kind.ADB
 
-    def __init__(self, client: adbutils.AdbClient, serial: str, server: str) -> None:
+    def __init__(self, client: adbutils.AdbClient, serial: str, server: str,
+                 facts: Mapping[str, Any] | None = None) -> None:
         self.serial = serial
         self.server = server
+        self._facts = facts
         self._device = client.device(serial)
         self._pushed: set[str] = set()
         self._reaped = False
@@ -118,26 +123,32 @@ class AdbDevice:
         self._token = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.workdir = f"{ROOT}/session-{uuid.uuid4().hex[:12]}"
 
-    @cached_property
-    def facts(self) -> Mapping[str, Any]:
-        """Properties, CPU clocks and memory, read once (a few shell round trips)."""
-        props = {key: self.shell(f"getprop {prop}").stdout.strip() for key, prop in PROPS.items()}
-        freqs = self.shell("grep -H . /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq").stdout
+    def info(self) -> Mapping[str, Any]:
+        if self._facts is None:
+            self._facts = self._read_facts()
+        return self._facts
+
+    def _read_facts(self) -> Mapping[str, Any]:
+        """Properties, CPU clocks and memory, in one shell round trip."""
+        reads = [*(f"getprop {prop}" for prop in PROPS.values()),
+                 "grep -H . /sys/devices/system/cpu/cpu*/cpufreq/cpuinfo_max_freq",
+                 "cat /sys/devices/system/cpu/possible", "grep MemTotal /proc/meminfo"]
+        # A NUL between the answers: no property value or sysfs line holds one.
+        answers = self.shell("; printf '\\0'; ".join(f"{read} 2>/dev/null" for read in reads)).stdout.split("\0")
+        answers += [""] * (len(reads) - len(answers))  # a device that closed early: what came
+        props = {key: answers[i].strip() for i, key in enumerate(PROPS)}
+        freqs, cores, meminfo = answers[len(PROPS):len(PROPS) + 3]
         pairs = re.findall(r"cpu(\d+)/cpufreq/cpuinfo_max_freq:(\d+)", freqs)
         per_core = dict(sorted((int(core), int(khz)) for core, khz in pairs))
-        cores = self.shell("cat /sys/devices/system/cpu/possible").stdout.strip()
-        mem = re.search(r"MemTotal:\s*(\d+)", self.shell("grep MemTotal /proc/meminfo").stdout)
+        mem = re.search(r"MemTotal:\s*(\d+)", meminfo)
         return {
             "serial": self.serial, "kind": "adb", "adb_server": self.server, **props,
             "abi": props["abi"].split(",")[0] if props["abi"] else "",
             "abilist": props["abi"].split(","),
-            "cores": _count_cpus(cores) or len(per_core),
+            "cores": _count_cpus(cores.strip()) or len(per_core),
             "cpu_max_khz": list(per_core.values()),
             "mem_total_mb": int(mem.group(1)) // 1024 if mem else None,
         }
-
-    def info(self) -> Mapping[str, Any]:
-        return self.facts
 
     def deploy(self, local: Path) -> str:
         """Push a file, or a directory with its tree, unless that exact content is there already.
@@ -212,22 +223,20 @@ class AdbDevice:
             pass  # a device gone mid-push: the next session's push uses another staging name
 
     def run(self, argv: Sequence[str], timeout: float) -> Completed:
-        import adbutils
-
         self._server_alive()
         pidfile = f"{self.workdir}/.pid-{uuid.uuid4().hex[:8]}"
         # exec keeps the pid, so a timeout can kill exactly what was started.
         command = (f"mkdir -p {shlex.quote(self.workdir)} && cd {shlex.quote(self.workdir)} && "
                    f"echo $$ > {shlex.quote(pidfile)} && exec {shlex.join(argv)}")
         try:
-            done = self._device.shell2(command, timeout=timeout, v2=True)
-        except adbutils.AdbTimeout:
+            done = self._command(command, timeout)
+        except TimeoutError:
             self.shell(f"kill -9 $(cat {shlex.quote(pidfile)}) 2>/dev/null; rm -f {shlex.quote(pidfile)}")
             raise RunnerError(f"runner timed out after {timeout:g} s on {self.serial} (--runner-timeout)") from None
-        except (adbutils.AdbError, OSError, EOFError) as exc:
+        except (OSError, EOFError, RunnerError) as exc:
             raise RunnerError(f"lost {self.serial} while running: {self._reason(exc)}") from None
         self._ended.append(pidfile)
-        return Completed(done.returncode, done.stdout, done.stderr)
+        return done
 
     def put(self, content: bytes, remote: str) -> None:
         """Write a small file at an exact path (a native tool's staged inputs)."""
@@ -312,17 +321,21 @@ class AdbDevice:
 
     def shell(self, command: str, timeout: float = QUICK_S) -> Completed:
         """A short command of the device layer; one clear line if the device is gone."""
-        import adbutils
-
         self._server_alive()
         ended, self._ended = self._ended, []
         if ended:  # gone before anything else runs here: reap (another session's) never sees a stale pid
             command = f"rm -f {shlex.join(ended)}; {command}"
         try:
-            done = self._device.shell2(command, timeout=timeout, v2=True)
-        except (adbutils.AdbError, OSError, EOFError) as exc:
+            return self._command(command, timeout)
+        except (OSError, EOFError, RunnerError) as exc:
             raise RunnerError(f"device {self.serial} did not answer: {self._reason(exc)}") from None
-        return Completed(done.returncode, done.stdout, done.stderr)
+
+    def _command(self, command: str, timeout: float) -> Completed:
+        """``shell,v2:`` (exit status, stderr apart) on a plain socket, within ``timeout`` in all:
+        adbutils' ``shell2`` pays 20 ms of connections and sleeps each call, and a block makes five."""
+        deadline = time.monotonic() + timeout
+        with self._transport(f"shell,v2:{command}") as conn:
+            return _shell_v2(conn, deadline)
 
     def _checked(self, command: str) -> None:
         done = self.shell(command)
@@ -413,10 +426,13 @@ def _file_cksum(path: Path) -> tuple[int, int]:
     return check.value(), check.size
 
 
-def _shell_v2(conn: socket.socket) -> Completed:
-    """A ``shell,v2:`` stream read to its exit packet: [u8 id][u32 length][data]; 1 stdout, 2 stderr, 3 exit."""
+def _shell_v2(conn: socket.socket, deadline: float | None = None) -> Completed:
+    """A ``shell,v2:`` stream read to its exit packet: [u8 id][u32 length][data]; 1 stdout, 2 stderr,
+    3 exit. Past ``deadline`` (``time.monotonic``) a read raises ``TimeoutError``."""
     out, err = bytearray(), bytearray()
     while True:
+        if deadline is not None:
+            conn.settimeout(max(deadline - time.monotonic(), 1e-3))
         kind, length = struct.unpack("<BI", _exactly(conn, 5))
         data = _exactly(conn, length)
         if kind == 3:
