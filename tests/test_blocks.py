@@ -7,6 +7,7 @@ import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from pytest_mobiledl import blocks, zoo
 from pytest_mobiledl.devices.host import HostDevice
 from pytest_mobiledl.emulator import Farm
 from pytest_mobiledl.record import from_json
+from pytest_mobiledl.runner import lockstep
 
 #: A site hook that leaves a thread running: forking past it could deadlock a child.
 THREAD = "import threading, time\nthreading.Thread(target=time.sleep, args=(3600,), daemon=True).start()\n"
@@ -50,8 +52,23 @@ def test_a_blocks_runners_are_alive_together_and_take_turns(bench_dir: pytest.Py
         turns = sorted((t, r["block"]["slot"]) for r in block for t in r["block"]["turns"])
         rounds = [[slot for _, slot in turns[k:k + 3]] for k in range(0, len(turns), 3)]
         assert len(rounds) == 8 and all(sorted(r) == [0, 1, 2] for r in rounds)  # each runs once a round
-        assert [r[0] for r in rounds] == [k % 3 for k in range(8)]  # and each round starts one later
+        assert rounds == [lockstep.round_order([0, 1, 2], k) for k in range(8)]  # in the balanced order
+        follows = {(r[i], r[i + 1]) for r in rounds for i in range(2)}
+        assert follows == {(a, b) for a in range(3) for b in range(3) if a != b}  # each after each other
         assert {r["count"] for r in block} == {8}
+
+
+@pytest.mark.parametrize("n", range(1, 10))
+def test_over_its_rounds_each_case_takes_every_place_and_follows_every_other_alike(n: int) -> None:
+    """A Williams design: rotation balanced the places only, and a case that always followed the
+    same one carried what that one left behind (LiteRT at 2 threads after a 1-thread case)."""
+    slots = list(range(10, 10 + n))
+    rounds = [lockstep.round_order(slots, k) for k in range(n if n % 2 == 0 else 2 * n)]
+    assert all(sorted(r) == slots for r in rounds)
+    places = Counter((slot, i) for r in rounds for i, slot in enumerate(r))
+    follows = Counter((r[i], r[i + 1]) for r in rounds for i in range(n - 1))
+    assert set(places.values()) == {len(rounds) // n} and len(places) == n * n
+    assert len(follows) == n * (n - 1) and len(set(follows.values())) <= 1
 
 
 def test_without_lockstep_a_block_is_a_sequence(bench_dir: pytest.Pytester) -> None:

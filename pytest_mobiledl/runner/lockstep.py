@@ -6,9 +6,10 @@ cases timed within the same second agree to ~2 % (docs/statistics.md). So the ca
 compares run as one *block*: one fresh runner process per case, all pinned to the same cores.
 They start together (imports, untimed); then one at a time each prepares (load, init, first
 inference, warm-up: cold-start figures are never measured beside another's load); then the
-coordinator gives each a *turn* of ``burst`` timed runs, round after round, each round starting
-one case later (A B C, B C A, C A B …), until every case has its runs (and ``--min-time``); then
-each prints its record as it always does.
+coordinator gives each a *turn* of ``burst`` timed runs, round after round, each round in another
+order (``round_order``: over the rounds each case takes every place and follows every other case
+equally often), until every case has its runs (and ``--min-time``); then each prints its record
+as it always does.
 
 Only the case whose turn it is may run: the others are stopped (SIGSTOP) between their turns, and
 continued (SIGCONT) for their next. Thread pools spin after a run before they sleep (ONNX Runtime's
@@ -93,7 +94,7 @@ class Coordinator:
             self._ask(slot, "prepare", "ready")
         runs, step, started, rounds = 0, burst(iterations), time.monotonic(), 0
         while self.links and (runs < iterations or time.monotonic() - started < min_time):
-            for slot in rotated(sorted(self.links), rounds):
+            for slot in round_order(sorted(self.links), rounds):
                 self._ask(slot, f"run {step}", "done")
             runs, rounds = runs + step, rounds + 1
         for slot in list(self.links):
@@ -173,11 +174,23 @@ class Coordinator:
                 pass
 
 
-def rotated(slots: list[int], k: int) -> list[int]:
-    """Round k's order: each round starts one slot later (A B C, B C A, C A B …), so no case always
-    follows the same one: whatever a turn leaves behind (caches, clocks) falls on every case alike."""
-    k %= max(1, len(slots))
-    return slots[k:] + slots[:k]
+def round_order(slots: list[int], k: int) -> list[int]:
+    """Round k's order, from a Williams design: over the rounds every case takes every place, and
+    follows every other case, equally often (over n rounds for n cases, 2n where n is odd).
+
+    What a turn leaves behind (an idle second core after a 1-thread case, warm caches after its own
+    library) then falls on every case alike. Rotation (A B C, B C A, …) balanced the places only:
+    within a round each case followed the same one, and LiteRT at 2 threads, always following a
+    1-thread case, read 5–15 % slower than an identical build that followed a 2-thread one.
+    """
+    n = len(slots)
+    if n < 3:  # A B, B A, …: already balanced
+        return slots[k % 2:] + slots[:k % 2] if n == 2 else list(slots)
+    # 0, 1, n-1, 2, n-2, …: its steps (+1, -2, +3, …) are every nonzero step mod n once, for even n
+    base = [(i + 1) // 2 if i % 2 else (n - i // 2) % n for i in range(n)]
+    row, mirrored = (k % n, False) if n % 2 == 0 else ((k // 2) % n, k % 2 == 1)
+    order = [slots[(b + row) % n] for b in base]
+    return order[::-1] if mirrored else order
 
 
 def lockstep_argv(argv: Sequence[str], path: str, slot: int) -> list[str]:
