@@ -106,6 +106,10 @@ def discover(servers: Sequence[tuple[str, int]],
     return found
 
 
+class CommandTimeout(TimeoutError):
+    """A device command that ran past its timeout (a slow adb server's handshake is not one)."""
+
+
 class AdbDevice:
     kind = Kind.ADB
 
@@ -230,7 +234,7 @@ class AdbDevice:
                    f"echo $$ > {shlex.quote(pidfile)} && exec {shlex.join(argv)}")
         try:
             done = self._command(command, timeout)
-        except TimeoutError:
+        except CommandTimeout:
             self.shell(f"kill -9 $(cat {shlex.quote(pidfile)}) 2>/dev/null; rm -f {shlex.quote(pidfile)}")
             raise RunnerError(f"runner timed out after {timeout:g} s on {self.serial} (--runner-timeout)") from None
         except (OSError, EOFError, RunnerError) as exc:
@@ -335,7 +339,10 @@ class AdbDevice:
         adbutils' ``shell2`` pays 20 ms of connections and sleeps each call, and a block makes five."""
         deadline = time.monotonic() + timeout
         with self._transport(f"shell,v2:{command}") as conn:
-            return _shell_v2(conn, deadline)
+            try:
+                return _shell_v2(conn, deadline)
+            except TimeoutError:  # the command's own deadline, not the server's handshake
+                raise CommandTimeout(f"no end within {timeout:g} s") from None
 
     def _checked(self, command: str) -> None:
         done = self.shell(command)

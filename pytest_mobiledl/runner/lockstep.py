@@ -181,11 +181,12 @@ def round_order(slots: list[int], k: int) -> list[int]:
     What a turn leaves behind (an idle second core after a 1-thread case, warm caches after its own
     library) then falls on every case alike. Rotation (A B C, B C A, …) balanced the places only:
     within a round each case followed the same one, and LiteRT at 2 threads, always following a
-    1-thread case, read 5–15 % slower than an identical build that followed a 2-thread one.
+    1-thread case, read 5–31 % slower than an identical build that followed a 2-thread one.
+    For two cases it is A B, B A, … as before.
     """
     n = len(slots)
-    if n < 3:  # A B, B A, …: already balanced
-        return slots[k % 2:] + slots[:k % 2] if n == 2 else list(slots)
+    if n < 2:
+        return list(slots)
     # 0, 1, n-1, 2, n-2, …: its steps (+1, -2, +3, …) are every nonzero step mod n once, for even n
     base = [(i + 1) // 2 if i % 2 else (n - i // 2) % n for i in range(n)]
     row, mirrored = (k % n, False) if n % 2 == 0 else ((k // 2) % n, k % 2 == 1)
