@@ -32,11 +32,11 @@ def later(seconds: float, action: Callable[[], object]) -> threading.Timer:
 
 
 def test_open_delay_makes_a_short_client_timeout_expire(farm: Farm, phone: adbutils.AdbDevice) -> None:
-    farm.devices[0].faults.open_delay_s = 1.0
+    farm.devices[0].faults.open_delay_s = 3.0
     started = time.monotonic()
     with pytest.raises(adbutils.AdbTimeout):
         phone.shell2("echo late", timeout=0.3, v2=True)
-    assert time.monotonic() - started < 0.9
+    assert time.monotonic() - started < 2.5  # the client's 0.3 s, not the device's 3 s (margin for a loaded CI)
     farm.devices[0].faults.open_delay_s = 0.0
     assert phone.shell2("echo on time", v2=True).stdout == "on time\n"
 
