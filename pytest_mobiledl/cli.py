@@ -16,7 +16,6 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
 from pytest_mobiledl import engines, options, recommend, usermodels, zoo
 from pytest_mobiledl import routes as _routes
@@ -36,9 +35,7 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
     models = sub.add_parser("models", help="list or build the zoo's models")
     models.add_argument("action", nargs="?", choices=("list", "build"), default="list")
     for name, default in MODELS_OPTIONS.items():
-        option = options.named(name)
-        models.add_argument(option.cli, dest=name, default=default, action="append" if option.repeat else "store",
-                            metavar=name.upper(), help=option.help.replace("%", "%%"))
+        options.add_to(models, name, default)
     models.add_argument("--rebuild", action="store_true", help=options.named("rebuild").help)
     report_cli.add_parser(sub)
     recommend.add_parser(sub)
@@ -52,7 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "recommend":
         return recommend.run(args)
     try:
-        chosen = {name: _parsed(name, getattr(args, name)) for name in MODELS_OPTIONS}
+        chosen = {name: options.parse_one(name, getattr(args, name)) for name in MODELS_OPTIONS}
         files = _files([e for e in chosen["models"] if usermodels.is_file_ref(e)], chosen["input_shape"])
         models = [e for e in chosen["models"] if not usermodels.is_file_ref(e)]
         libs = [lib for lib in chosen["libs"] if engines.installed(engines.get(lib))]
@@ -76,15 +73,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     print("\n\n".join([listing(models, jobs, cache)] * bool(models) + tables))
     return 0
-
-
-def _parsed(name: str, raw: str | list[str] | None) -> Any:
-    """One option through options.py's parser: the plugin's checks and words, named by its flag."""
-    option = options.named(name)
-    try:
-        return option.parse("\n".join(raw or ()) if option.repeat else str(raw))
-    except ValueError as exc:
-        raise ValueError(f"{option.cli}: {exc}") from None
 
 
 def _files(entries: list[str], pins: tuple[tuple[str, tuple[int, ...]], ...]) -> dict[str, UserModel]:

@@ -6,6 +6,7 @@ that names the option, the value and what would be valid.
 
 from __future__ import annotations
 
+import argparse
 import math
 import tempfile
 from collections.abc import Callable, Mapping
@@ -237,6 +238,11 @@ def _model_ids() -> list[str]:
     return names()
 
 
+def _switch(value: str) -> bool:
+    """A switch's value: set on the command line (pytest stores True) or in an ini file."""
+    return value.lower() in ("1", "true", "yes")
+
+
 def _yes_no(value: str) -> bool:
     if value.lower() not in ("yes", "no"):
         raise ValueError("expected yes or no")
@@ -276,8 +282,8 @@ OPTIONS = (
            "(<dir>/<lib>/…, see native_runners/)", lambda v: Path(v).expanduser()),
     Option("resume", "false", "continue the last unfinished session with the same selection: run only the "
            "items that did not pass (see the journal in .benchmarks/mobiledl-journal/)",
-           lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-resume", switch=True),
-    Option("rebuild", "false", "convert models again even when cached", lambda v: v.lower() in ("1", "true", "yes"),
+           _switch, flag="--mobiledl-resume", switch=True),
+    Option("rebuild", "false", "convert models again even when cached", _switch,
            flag="--mobiledl-rebuild", switch=True),
     Option("cores", "big", "cores that run the model: big, little, all, or a cpu list such as 4-7 (a device "
            "without them, or more --threads than cores, is a skip)", _cores),
@@ -288,7 +294,7 @@ OPTIONS = (
     Option("cooldown_timeout", "120", "seconds to wait for --cooldown-temp; then the run goes on, flagged "
            "hot_start (0: never wait)", _number(float, 0)),
     Option("energy", "false", "sample battery current and voltage on phones: millijoules per inference",
-           lambda v: v.lower() in ("1", "true", "yes"), switch=True),
+           _switch, switch=True),
     Option("repeats", "5", "fresh runner processes per case, interleaved across the cases of a device; "
            f"the unit of the confidence intervals (at most {MAX_REPEATS})",
            _number(int, 1, high=MAX_REPEATS, why=" (each repeat is an item of every case)")),
@@ -299,7 +305,7 @@ OPTIONS = (
            flag="--mobiledl-lockstep"),
     Option("compare_strict", "false", "with --mobiledl-compare-fail: also fail every item whose CI is too wide to "
            "rule out a slowdown of the threshold (the gate never passes what it could not see)",
-           lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-compare-strict", switch=True),
+           _switch, flag="--mobiledl-compare-strict", switch=True),
     Option("report", "", "write this session's HTML report (tables and plots, one self-contained file) to FILE",
            str, flag="--mobiledl-report"),
     Option("variants", "", "a build of a library beside the default, LIB@LABEL=SPEC (repeat; ini: one per line): "
@@ -315,7 +321,7 @@ OPTIONS = (
            flag="--mobiledl-fork"),
     Option("ops", "false", "also profile each case's operators with its library's own profiler, in a separate "
            "run after the latency runs (tests using the mobiledl_ops fixture, e.g. benchmarks/test_ops.py)",
-           lambda v: v.lower() in ("1", "true", "yes"), flag="--mobiledl-ops", switch=True),
+           _switch, flag="--mobiledl-ops", switch=True),
 )
 
 
@@ -371,8 +377,24 @@ def resolve(config: pytest.Config) -> Selection:
 
 
 def named(name: str) -> Option:
-    """The option declared as ``name``: its flag, help and parser (``mobiledl models`` reuses them)."""
+    """The option declared as ``name``: its flag, help and parser (the ``mobiledl`` commands reuse them)."""
     return next(o for o in OPTIONS if o.name == name)
+
+
+def add_to(parser: argparse.ArgumentParser, name: str, default: str | None, required: bool = False) -> None:
+    """Declare option ``name`` on a ``mobiledl`` command's parser: the plugin's flag and help, its own default."""
+    option = named(name)
+    parser.add_argument(option.cli, dest=name, default=default, required=required, metavar=name.upper(),
+                        action="append" if option.repeat else "store", help=option.help.replace("%", "%%"))
+
+
+def parse_one(name: str, raw: str | list[str] | None) -> Any:
+    """A command's value of option ``name`` through its parser: the plugin's checks and words, named by its flag."""
+    option = named(name)
+    try:
+        return option.parse("\n".join(raw or ()) if option.repeat else str(raw))
+    except ValueError as exc:
+        raise ValueError(f"{option.cli}: {exc}") from None
 
 
 def value(config: pytest.Config, name: str) -> Any:

@@ -28,6 +28,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from pytest_mobiledl import options
 from pytest_mobiledl.errors import ConversionError, MobiledlError
 from pytest_mobiledl.keys import VARIANT
 from pytest_mobiledl.ops.composition import Composition
@@ -211,28 +212,27 @@ def add_parser(sub: argparse._SubParsersAction) -> None:  # type: ignore[type-ar
                             description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("paths", nargs="+", metavar="PATH",
                         help="saved runs (with their op profiles when --mobiledl-ops made them), or folders")
-    parser.add_argument("--models", required=True, help="model files (.onnx, .py, …) or zoo models, comma separated")
-    parser.add_argument("--input-shape", action="append", default=[], metavar="NAME=DIMS",
-                        help="pin a model file's dynamic input, e.g. input=1,3,224,224")
+    options.add_to(parser, "models", None, required=True)
+    options.add_to(parser, "input_shape", None)
+    options.add_to(parser, "model_cache", "")
     parser.add_argument("--device", default="host", help="the device the runs measured (default: host)")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--model-cache", type=Path, default=None, help="default: the user cache dir")
 
 
 def run(args: argparse.Namespace) -> int:
     from pytest_mobiledl.report.inputs import InputError, load
 
     try:
+        targets = _targets(args)  # the command line's mistakes before any saved run is read
         runs = load(args.paths, warn=lambda line: print(f"mobiledl recommend: {line}", file=sys.stderr))
-        targets = _targets(args)
     except (InputError, ValueError, MobiledlError) as exc:
         print(f"mobiledl recommend: {exc}", file=sys.stderr)
         return 2
     records = [r for run in runs for r in run.records]
     obs = observations(records, [p for run in runs for p in run.profiles], args.device, args.precision, args.threads)
     measured = sorted({o.model for o in obs})
-    cache = (args.model_cache or Path(_default_cache())).expanduser()
+    cache = Path(args.model_cache or options.default_cache()).expanduser()
     try:
         comps = {m: composition(m, cache) for m in measured}
         new = {name: composition(name, cache, source) for name, source in targets.items()}
@@ -285,26 +285,17 @@ def composition(model: str, cache: Path, source: object = None) -> Composition:
 
 
 def _targets(args: argparse.Namespace) -> dict[str, object]:
-    from pytest_mobiledl import usermodels, zoo
+    """The models to predict, checked as the plugin's ``--models`` and ``--input-shape`` are."""
+    from pytest_mobiledl import usermodels
 
-    pins = usermodels.parse_pins(args.input_shape)
+    pins = options.parse_one("input_shape", args.input_shape)
     out: dict[str, object] = {}
-    for entry in (v.strip() for v in args.models.split(",") if v.strip()):
+    for entry in options.parse_one("models", args.models):
         if not usermodels.is_file_ref(entry):
-            if entry not in zoo.names():
-                raise ValueError(f"--models: {entry} is neither a file nor a zoo model ({', '.join(zoo.names())})")
             out[entry] = None
             continue
         path = Path(entry).expanduser().resolve()
-        if not (path.exists() or usermodels.is_saved_model(path)):
-            raise ValueError(f"--models: no model file {path}")
         model = usermodels.UserModel(usermodels.model_id(path), path, pins)
         usermodels.inspect(model)  # a malformed file or an unpinned input: one line, before converting
         out[model.id] = model
     return out
-
-
-def _default_cache() -> str:
-    from pytest_mobiledl.options import default_cache
-
-    return default_cache()

@@ -110,10 +110,17 @@ def test_a_session_of_profiles_alone_keeps_them_in_a_file_of_their_own(bench_dir
     assert next(p for p in profiles if p.lib == "tflite").note.startswith("ai-edge-litert's Python API")
 
 
-def test_bad_recommend_input_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    code = cli.main(["recommend", f"--models={tmp_path / 'missing.onnx'}", str(tmp_path)])
+@pytest.mark.parametrize(("argv", "words"), [
+    (["--models={tmp}/missing.onnx"], "--models: no model file"),
+    (["--models=mobilenet_v9"], "--models: mobilenet_v9 is not valid; choose from all, bert_tiny"),
+    (["--models=tiny_cnn", "--input-shape=input"], "--input-shape: 'input' is not name=d1,d2,…"),
+])
+def test_bad_recommend_input_is_the_plugins_one_line(argv: list[str], words: str, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    """recommend checks --models and --input-shape with the plugin's own parsers, before reading any run."""
+    code = cli.main(["recommend", *(a.format(tmp=tmp_path) for a in argv), str(tmp_path / "no-such-runs")])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "mobiledl recommend:" in err
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"mobiledl recommend: {words}"), err
 
 
 def _artifact(model: str, cache: Path) -> Path:

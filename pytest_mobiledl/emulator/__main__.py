@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from pytest_mobiledl.emulator.errors import EmulatorError
-from pytest_mobiledl.emulator.farms import farm
+from pytest_mobiledl.emulator.farms import Farm
 from pytest_mobiledl.emulator.props import DeviceProps
 
 
@@ -63,7 +63,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     try:
         props = [DeviceProps.from_file(path) for path in args.props_file] or None
-        with farm(args.devices, props, args.sandbox, args.expose, args.workdir) as running:
+        with Farm(args.devices, props, args.sandbox, args.expose, args.workdir) as running:
             print(f"ADB_SERVER={running.server}", *running.serials, sep="\n", flush=True)
             while not stop.wait(3600):
                 pass

@@ -1,6 +1,6 @@
 """A farm: a private adb server and N loopback devices connected to it, for tests and the CLI.
 
-with farm(devices=2) as f:
+with Farm(devices=2) as f:
     client = adbutils.AdbClient(*f.host_port)
     client.device(f.serials[0]).shell2("getprop ro.product.model", v2=True)
     f.devices[0].faults.push_error = "No space left on device"
@@ -15,9 +15,8 @@ import os
 import shutil
 import tempfile
 import threading
-from collections.abc import Coroutine, Iterator, Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
@@ -57,6 +56,12 @@ class _LoopThread:
 
 
 class Farm:
+    """``with Farm(…) as f``: started on entry; closed on exit (server killed, commands killed, sandboxes removed).
+
+    `props`: one DeviceProps for all, or one per device (a shorter list repeats). `expose`: more
+    host dirs each chroot device sees (this Python's prefixes and /usr, /etc, /opt always are).
+    """
+
     def __init__(
         self,
         devices: int = 2,
@@ -150,6 +155,12 @@ class Farm:
     def state(self, serial: str) -> str:
         return self._server.state(serial)
 
+    def __enter__(self) -> Farm:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def close(self) -> None:
         self._server.stop()
         loop, self._loop = self._loop, None
@@ -165,27 +176,6 @@ class Farm:
                 loop.close()
             if self._owns_workdir:
                 shutil.rmtree(self.workdir, ignore_errors=True)
-
-
-@contextmanager
-def farm(
-    devices: int = 2,
-    props: PropsArg = None,
-    sandbox: SandboxMode = "auto",
-    expose: Sequence[str] = (),
-    workdir: str | Path | None = None,
-    adb: str | None = None,
-) -> Iterator[Farm]:
-    """A started farm, closed on exit: server killed, commands killed, sandboxes removed.
-
-    `props`: one DeviceProps for all, or one per device (a shorter list repeats). `expose`: more
-    host dirs each chroot device sees (this Python's prefixes and /usr, /etc, /opt always are).
-    """
-    started = Farm(devices, props, sandbox, expose, workdir, adb).start()
-    try:
-        yield started
-    finally:
-        started.close()
 
 
 def open_sandbox(base: Path, props: DeviceProps, mode: SandboxMode = "auto", expose: Sequence[str] = ()) -> Sandbox:

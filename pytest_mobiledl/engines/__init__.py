@@ -23,6 +23,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from pytest_mobiledl.errors import MobiledlError
+
 if TYPE_CHECKING:
     import numpy as np
 
@@ -77,6 +79,8 @@ class Engine(Protocol):
 
 
 def get(lib: str) -> Engine:
+    if lib not in LIBS:
+        raise MobiledlError(f"unknown library {lib!r} (known: {', '.join(LIBS)})")
     module: Any = importlib.import_module(LIBS[lib])
     return module  # type: ignore[no-any-return]
 

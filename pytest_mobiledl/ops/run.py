@@ -18,6 +18,7 @@ from typing import Any
 
 from pytest_mobiledl import engines
 from pytest_mobiledl.ops.profile import APPROXIMATION, OpProfile, op
+from pytest_mobiledl.runner.measure import case_parser
 from pytest_mobiledl.tensors import random_inputs
 
 #: A profiled run whose ops took longer than this × the median run's was preempted: it is left out.
@@ -28,16 +29,8 @@ TRACKS = (0.67, 1.5)
 
 
 def parse_args(argv: Sequence[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pytest_mobiledl.ops", description=__doc__)
-    parser.add_argument("--lib", required=True, choices=sorted(engines.LIBS))
-    parser.add_argument("--model", required=True, help="the artifact's path")
-    parser.add_argument("--model-id", required=True)
-    parser.add_argument("--backend", default="cpu")
-    parser.add_argument("--precision", default="fp32")
-    parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=5)
+    parser = case_parser("python -m pytest_mobiledl.ops", __doc__, warmup=5)
     parser.add_argument("--runs", type=int, default=20, help="profiled inferences (and unprofiled ones, timed first)")
-    parser.add_argument("--seed", type=int, default=0)
     return parser.parse_args(argv)
 
 

@@ -135,10 +135,14 @@ def changes(current: Mapping[str, Sequence[RunRecord]], baseline: Mapping[str, S
 
 
 def changes_note(margin_pct: float | None) -> str:
-    margin = compare.MARGIN_PCT if margin_pct is None else margin_pct
     return ("change: current ÷ baseline over their repeats, 95 % CI; judged on the item ÷ the unchanged cases of "
             "its own blocks (block controls) where they exist, else the typical latency relative to the machine's "
-            "drift; slower/faster: established at 5 % false discoveries (Benjamini–Hochberg over the items); "
+            "drift; " + _verdict_words("the items", margin_pct))
+
+
+def _verdict_words(family: str, margin_pct: float | None) -> str:
+    margin = compare.MARGIN_PCT if margin_pct is None else margin_pct
+    return (f"slower/faster: established at 5 % false discoveries (Benjamini–Hochberg over {family}); "
             f"no change: the whole CI within ±{margin:g} %; cannot tell (±N %): neither")
 
 
@@ -177,11 +181,9 @@ def variants(items: Mapping[str, Sequence[RunRecord]], order: Sequence[tuple[str
 
 
 def variants_note(margin_pct: float | None) -> str:
-    margin = compare.MARGIN_PCT if margin_pct is None else margin_pct
     return ("change: variant ÷ the case's first variant, 95 % CI, paired block by block (builds run together in "
             "lockstep; rounds of repeats for runs saved before blocks; unpaired where a repeat is missing); "
-            "slower/faster: established at 5 % false discoveries (Benjamini–Hochberg over the table); "
-            f"no change: the whole CI within ±{margin:g} %; cannot tell (±N %): neither")
+            + _verdict_words("the table", margin_pct))
 
 
 def sweep(records: Sequence[RunRecord]) -> pd.DataFrame:

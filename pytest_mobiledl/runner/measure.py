@@ -29,18 +29,24 @@ from pytest_mobiledl.tensors import digest, random_inputs
 T = TypeVar("T")
 
 
-def parse_args(argv: list[str]) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m pytest_mobiledl.runner", description=__doc__)
-    parser.add_argument("--lib", required=True)
+def case_parser(prog: str, description: str | None, warmup: int) -> argparse.ArgumentParser:
+    """The arguments that name one case to a child process: this runner's, and the op profiler's."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--lib", required=True, help="a library of engines.LIBS")
     parser.add_argument("--model", required=True, help="path of the converted model file")
     parser.add_argument("--model-id", required=True)
     parser.add_argument("--backend", default="cpu")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--warmup", type=int, default=10)
+    parser.add_argument("--warmup", type=int, default=warmup)
+    parser.add_argument("--seed", type=int, default=0)
+    return parser
+
+
+def parse_args(argv: list[str]) -> argparse.Namespace:
+    parser = case_parser("python -m pytest_mobiledl.runner", __doc__, warmup=10)
     parser.add_argument("--iterations", type=int, default=50)
     parser.add_argument("--min-time", type=float, default=0.0, help="seconds; run until both are reached")
-    parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--cpus", default="", help="pin to these cpus (comma list), as taskset does on a phone")
     parser.add_argument("--delay-ms", default="0",
                         help="test only: added to every timed run, in ms or as P%% of the run's own time")
@@ -69,9 +75,7 @@ def main(argv: list[str]) -> int:
 
 
 def measure(args: argparse.Namespace) -> RunRecord:
-    if args.lib not in engines.LIBS:
-        raise MobiledlError(f"unknown library {args.lib!r} (known: {', '.join(engines.LIBS)})")
-    engine = engines.get(args.lib)
+    engine = engines.get(args.lib)  # an unknown library: MobiledlError, one line
     path = Path(args.model)
     cpus = _pin(getattr(args, "cpus", ""))
     for module in engine.RUNTIME:  # untimed: a process pays it once, whatever the model
