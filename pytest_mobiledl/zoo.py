@@ -33,7 +33,7 @@ from typing import Any
 
 from pytest_mobiledl import conversion, engines, progress, usermodels
 from pytest_mobiledl.conversion import meta_path as meta_path
-from pytest_mobiledl.digests import feed, file_sha256
+from pytest_mobiledl.digests import feed, file_sha256, known_sha256
 from pytest_mobiledl.errors import ConversionError, disk_full, no_space
 from pytest_mobiledl.modelspec import MODELS_PACKAGE, TF_FORMATS, format_of
 from pytest_mobiledl.modelspec import ModelSpec as ModelSpec
@@ -143,7 +143,7 @@ def damage(path: Path) -> str | None:
         recorded = meta.get("sha256") if isinstance(meta, dict) else None
         if not isinstance(recorded, str) or not all(k in meta for k in ("parity", "inputs", "outputs")):
             return f"has malformed metadata ({meta_path(path).name} lacks its checksum or fields)"
-        actual = file_sha256(path)
+        actual = known_sha256(path)  # the one reading the record and the push use too
     except (OSError, UnicodeDecodeError, ValueError) as exc:
         return f"has unreadable metadata ({type(exc).__name__}: {exc})"
     if actual != recorded:

@@ -119,3 +119,20 @@ def test_an_artifact_damaged_mid_session_fails_that_repeat_gets_no_parity_and_is
     assert set(ran) <= {1, 3} and ran.get(1) == recorded  # the damaged repeat is stored nowhere
     assert zoo.damage(target) is None and zoo.file_sha256(target) == json.loads(
         zoo.meta_path(target).read_text())["sha256"]
+
+
+def test_the_cache_check_reading_is_the_one_the_record_and_the_push_use(tmp_path: Path,
+                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """A session reads a cached artifact's bytes once: the check, the record's sha256 and the
+    push's content address (``devices/adb._digest``) share it while the file stays the same."""
+    from pytest_mobiledl import digests
+    from pytest_mobiledl.devices.adb import _digest
+
+    path = fake_artifact(tmp_path)
+    read: list[Path] = []
+    feed = digests.feed
+    monkeypatch.setattr(digests, "feed", lambda h, p: read.append(p) or feed(h, p))  # every reading of bytes
+    assert zoo.damage(path) is None
+    _digest(path)
+    assert digests.known_sha256(path) == json.loads(zoo.meta_path(path).read_text())["sha256"]
+    assert read == [path]

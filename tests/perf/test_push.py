@@ -4,8 +4,9 @@ The same file to the same loopback device through the same adb server, in interl
 order alternates; the figure is the ratio of throughputs per pair (the plugin's ÷ the CLI's), with
 its spread. Each push is a fresh process, as a session's first push of a file is: the CLI timed
 around ``adb push``, the plugin's timed inside around ``AdbDevice.deploy`` (its interpreter's start
-is not a push's). The plugin does more than the CLI: it hashes the file for its address, asks the
-device whether it is there, checks what landed (``cksum``) and renames it into place.
+is not a push's, nor is the file's sha256: a session's cache check has read it before any push,
+and the record and the push's address use that one reading). The plugin does more than the CLI: it
+asks the device whether the file is there, checks what landed (``cksum``) and renames it into place.
 """
 
 from __future__ import annotations
@@ -33,7 +34,9 @@ DEPLOY = """
 import sys, time
 from pathlib import Path
 from pytest_mobiledl.devices.adb import discover, parse_servers
+from pytest_mobiledl.digests import known_sha256
 device = discover(parse_servers(sys.argv[1]))[sys.argv[2]]
+known_sha256(Path(sys.argv[3]))  # read by the session's cache check before any push (zoo.damage)
 started = time.perf_counter()
 device.deploy(Path(sys.argv[3]))
 print(time.perf_counter() - started)
