@@ -6,6 +6,7 @@ import json
 import shutil
 from pathlib import Path
 
+import onnx
 import pytest
 
 from pytest_mobiledl import usermodels, zoo
@@ -15,8 +16,6 @@ from pytest_mobiledl.usermodels import UserModel
 @pytest.fixture
 def onnx_file(model_cache: Path, tmp_path: Path) -> Path:
     """A real ONNX model of the user's (here: the zoo's tiny_cnn export), with a dynamic batch."""
-    import onnx
-
     model = onnx.load(str(zoo.artifact("tiny_cnn", "onnxruntime", "fp32", model_cache).path))
     dim = model.graph.input[0].type.tensor_type.shape.dim[0]
     dim.Clear()
