@@ -59,7 +59,20 @@ def device_runners() -> list[int]:
     # that starts the run) carries the same arguments but is no run.
     return processes(lambda argv: b"python" in Path(argv[0].decode(errors="replace")).name.encode()
                      and any(a.endswith(b"mobiledl-runner.pyz") for a in argv)
-                     and any(MARK.encode() in a for a in argv))
+                     and any(marked(a) for a in argv))
+
+
+def marked(arg: bytes) -> bool:
+    """This process's mark, whole: a runner's argument, or a string in a block's JSON spec. A
+    substring would do wrong under xdist: another worker's 400.123 holds this one's 400.12, and its
+    runner would set this test's fault off before this test's own device run began."""
+    return arg == MARK.encode() or f'"{MARK}"'.encode() in arg
+
+
+def test_the_mark_is_matched_whole() -> None:
+    spec = json.dumps({"argvs": [["python", "mobiledl-runner.pyz", "--delay-ms", MARK]]}).encode()
+    assert marked(MARK.encode()) and marked(spec)
+    assert not marked(MARK.encode() + b"1") and not marked(spec.replace(MARK.encode(), MARK.encode() + b"1"))
 
 
 def wait_for(condition: Callable[[], object], seconds: float) -> bool:
