@@ -5,12 +5,12 @@ import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
+# onnx before any test's pytester snapshots sys.modules: pytester's restore at teardown would unload
+# what a fixture imported meanwhile, and onnx's nanobind extension cannot load twice in one process
+# (the next import fails: "CheckerContext was already registered").
 import onnx  # noqa: F401
 import pytest
 
-# Imported before any test's pytester snapshots sys.modules: pytester's restore at teardown would
-# unload what a fixture imported meanwhile, and onnx's nanobind extension cannot load twice in one
-# process (the next import fails: "CheckerContext was already registered").
 pytest_plugins = ["pytester", "pytest_mobiledl.emulator.fixtures"]
 
 BENCH_FILE = '''
