@@ -49,7 +49,8 @@ def test_per_item_overhead_host_and_emulated_device(bench_dir: pytest.Pytester, 
     args = ["-p", "no:cacheprovider", "--libs=onnxruntime,tflite", f"--models={model}", "--threads=1,2",
             f"--devices=host,{serial}", f"--adb-server={adb_farm.server}", "--warmup=10", "--iterations=50",
             f"--repeats={repeats}"]
-    bench_dir.runpytest_subprocess(*args, "--repeats=1").assert_outcomes(passed=8)  # converts and pushes once (the last --repeats wins)
+    # Converts and pushes once, at 1 repeat (the last --repeats wins).
+    bench_dir.runpytest_subprocess(*args, "--repeats=1").assert_outcomes(passed=8)
     bench_dir.runpytest_subprocess(*args, "--junitxml=junit.xml", "--benchmark-json=bench.json",
                                    "--benchmark-save-data").assert_outcomes(passed=8 * repeats)
     got = per_item(bench_dir)
